@@ -1,0 +1,8 @@
+export { RaftInvariantError } from './invariant.ts';
+export type { ProposeResult, RaftConfig } from './raft.ts';
+export { RaftNode } from './raft.ts';
+export type { RandomSource } from './random.ts';
+export { SeededRandom } from './random.ts';
+export type { Ready, SoftState } from './ready.ts';
+export type { Entry, EntryType, HardState, Message, MessageType, NodeId, Role } from './types.ts';
+export { NONE } from './types.ts';

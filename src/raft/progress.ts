@@ -1,0 +1,83 @@
+import { Inflights } from './inflights.ts';
+
+/**
+ * How the leader replicates to one follower:
+ * - `probe`: the match is unknown; one append at a time until one is accepted;
+ * - `replicate`: the follower is in line; appends stream, up to the inflight window.
+ */
+export type ProgressState = 'probe' | 'replicate';
+
+/** The leader's view of one follower's log (etcd's tracker.Progress, in spirit). */
+export class Progress {
+  /** Highest index known to be on the follower. */
+  match = 0;
+  /** Next index to send. */
+  next: number;
+  state: ProgressState = 'probe';
+  /** In `probe`: an append was sent and not yet answered (a heartbeat response resumes). */
+  probeSent = false;
+  /** Heard from since the last check (for check-quorum). */
+  recentActive = false;
+  readonly inflights: Inflights;
+
+  constructor(next: number, maxInflight: number) {
+    this.next = next;
+    this.inflights = new Inflights(maxInflight);
+  }
+
+  isPaused(): boolean {
+    return this.state === 'probe' ? this.probeSent : this.inflights.full();
+  }
+
+  becomeProbe(): void {
+    this.state = 'probe';
+    this.probeSent = false;
+    this.next = this.match + 1;
+    this.inflights.reset();
+  }
+
+  becomeReplicate(): void {
+    this.state = 'replicate';
+    this.probeSent = false;
+    this.next = this.match + 1;
+    this.inflights.reset();
+  }
+
+  /** An append up to `lastIndex` went out. */
+  sentEntries(lastIndex: number): void {
+    if (this.state === 'replicate') {
+      this.next = lastIndex + 1;
+      this.inflights.add(lastIndex);
+    } else {
+      this.probeSent = true;
+    }
+  }
+
+  /** The follower acknowledged `index`; false when that is old news. */
+  maybeUpdate(index: number): boolean {
+    let updated = false;
+    if (this.match < index) {
+      this.match = index;
+      this.probeSent = false;
+      updated = true;
+    }
+    this.next = Math.max(this.next, index + 1);
+    return updated;
+  }
+
+  /**
+   * The follower rejected an append after `rejected`; `matchHint` is where the logs may
+   * agree. Returns false for a stale rejection (one that no longer says anything new).
+   */
+  maybeDecrTo(rejected: number, matchHint: number): boolean {
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
+    this.probeSent = false;
+    return true;
+  }
+}

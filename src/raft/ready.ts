@@ -1,0 +1,31 @@
+import type { Entry, HardState, Message, NodeId, Role } from './types.ts';
+
+/** Who leads, as this node believes; not persisted. */
+export interface SoftState {
+  readonly lead: NodeId;
+  readonly role: Role;
+}
+
+/**
+ * Everything the core wants done, collected by `RaftNode.ready()`. The host handles one
+ * `Ready` at a time, in this order, then calls `advance(ready)`:
+ *
+ * 1. Persist `hardState` (if present) and append `entries` to storage, durably.
+ * 2. Only then send `messages`. A vote grant, an append acknowledgement and a commit index
+ *    each promise something about the state written in step 1; sent before it is durable, a
+ *    crash would break the promise (a second vote in one term, an acknowledged entry lost).
+ * 3. Apply `committedEntries` to the state machine, in order.
+ * 4. Call `advance(ready)`.
+ *
+ * The host may step messages and propose between `ready()` and `advance()`; what they
+ * produce goes into the next `Ready`.
+ */
+export interface Ready {
+  /** Present when leadership or role changed since the last `Ready`. */
+  readonly softState: SoftState | undefined;
+  /** Present when it changed since the last `Ready`. */
+  readonly hardState: HardState | undefined;
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly committedEntries: readonly Entry[];
+}

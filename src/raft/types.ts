@@ -1,0 +1,96 @@
+/** Replica ids are positive integers; `NONE` means "no node" (no vote, no known leader). */
+export type NodeId = number;
+export const NONE: NodeId = 0;
+
+/**
+ * `normal` entries carry the host's data (an empty `data` is the no-op a new leader appends);
+ * configuration-change entries arrive with membership changes.
+ */
+export type EntryType = 'normal';
+
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** What a node must remember across restarts, or it may vote twice or forget commits. */
+export interface HardState {
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly commit: number;
+}
+
+export const EMPTY_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 };
+
+export function hardStateEquals(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+export type Role = 'follower' | 'candidate' | 'leader';
+
+/**
+ * Messages between replicas of one group, and the local ones the host feeds in.
+ * - `hup`: local; start an election now.
+ * - `beat`: local; the leader sends heartbeats now.
+ * - `prop`: a proposal (local, or forwarded by a follower to the leader).
+ * - `app` / `appResp`: append entries and its answer.
+ * - `heartbeat` / `heartbeatResp`: leadership and commit index, without entries.
+ * - `vote` / `voteResp`: a candidate asking for a vote and the answer.
+ */
+export type MessageType =
+  | 'hup'
+  | 'beat'
+  | 'prop'
+  | 'app'
+  | 'appResp'
+  | 'heartbeat'
+  | 'heartbeatResp'
+  | 'vote'
+  | 'voteResp';
+
+/**
+ * One shape for every message (fields a type does not use stay at their zero value), so
+ * the hot path works on objects of a single hidden class.
+ *
+ * - `index`, `logTerm`: for `app`, the entry before `entries` (the consistency check); for
+ *   `appResp`, the last index the follower now matches, or on rejection the probed index;
+ *   for `vote`, the candidate's last index and term.
+ * - `rejectHint`, `logTerm` on a rejected `appResp`: the follower's best guess of where the
+ *   logs could agree, so the leader skips a whole term per round trip.
+ */
+export interface Message {
+  readonly type: MessageType;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+  readonly logTerm: number;
+  readonly index: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+  readonly reject: boolean;
+  readonly rejectHint: number;
+}
+
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+
+export function message(fields: Partial<Message> & Pick<Message, 'type'>): Message {
+  return {
+    type: fields.type,
+    from: fields.from ?? NONE,
+    to: fields.to ?? NONE,
+    term: fields.term ?? 0,
+    logTerm: fields.logTerm ?? 0,
+    index: fields.index ?? 0,
+    entries: fields.entries ?? NO_ENTRIES,
+    commit: fields.commit ?? 0,
+    reject: fields.reject ?? false,
+    rejectHint: fields.rejectHint ?? 0,
+  };
+}
+
+/** Messages that only ever travel from the host into its own node. */
+export function isLocalMessage(type: MessageType): boolean {
+  return type === 'hup' || type === 'beat';
+}

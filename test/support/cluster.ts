@@ -1,0 +1,166 @@
+import type { Entry, Message, MessageType, NodeId } from '../../src/raft/types.ts';
+import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
+import { type NodeFactory, ReplicaHost } from './replica-host.ts';
+
+export interface ClusterOptions {
+  readonly ids: readonly NodeId[];
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  readonly maxBytesPerAppend?: number;
+  readonly seed?: number;
+  readonly factory?: NodeFactory;
+  /** Logs to start from, by node: the term of each entry from index 1, and the hard state term. */
+  readonly logs?: ReadonlyMap<NodeId, { readonly terms: readonly number[]; readonly term: number }>;
+}
+
+/**
+ * A deterministic in-memory group for unit and scenario tests, after etcd's test network:
+ * messages are delivered in the order sent, synchronously, until the group is quiet, through
+ * filters that `cut`, `isolate` and `ignore` can set.
+ */
+export class Cluster {
+  readonly hosts = new Map<NodeId, ReplicaHost>();
+  readonly #down = new Set<NodeId>();
+  readonly #cut = new Set<string>();
+  readonly #ignored = new Set<MessageType>();
+  /** Every message delivered, for tests that inspect traffic. */
+  readonly delivered: Message[] = [];
+  /** Called on each delivered message; a test may record or rewrite traffic. */
+  onDeliver?: (m: Message) => Message | undefined;
+
+  constructor(options: ClusterOptions) {
+    for (const id of options.ids) {
+      const storage = new MemoryLogStorage();
+      const preset = options.logs?.get(id);
+      if (preset) {
+        storage.append(
+          preset.terms.map(
+            (term, i): Entry => ({ term, index: i + 1, type: 'normal', data: new Uint8Array(0) }),
+          ),
+        );
+        storage.setHardState({ term: preset.term, vote: 0, commit: 0 });
+      }
+      const host = new ReplicaHost(
+        id,
+        {
+          voters: options.ids,
+          electionTicks: options.electionTicks ?? 10,
+          heartbeatTicks: options.heartbeatTicks ?? 1,
+          maxBytesPerAppend: options.maxBytesPerAppend,
+          seed: options.seed ?? 1,
+          factory: options.factory,
+        },
+        storage,
+      );
+      this.hosts.set(id, host);
+    }
+  }
+
+  node(id: NodeId) {
+    return this.host(id).node;
+  }
+
+  host(id: NodeId): ReplicaHost {
+    const host = this.hosts.get(id);
+    if (!host) throw new Error(`no node ${id}`);
+    return host;
+  }
+
+  /** The one node that believes it leads the highest term, if any. */
+  leader(): NodeId | undefined {
+    let best: ReplicaHost | undefined;
+    for (const host of this.hosts.values()) {
+      if (this.#down.has(host.id) || host.node.role !== 'leader') continue;
+      if (!best || host.node.term > best.node.term) best = host;
+    }
+    return best?.id;
+  }
+
+  /** Drops all traffic between `a` and `b`, both ways. */
+  cut(a: NodeId, b: NodeId): void {
+    this.#cut.add(`${a}>${b}`);
+    this.#cut.add(`${b}>${a}`);
+  }
+
+  /** Drops traffic from `from` to `to` only. */
+  cutOneWay(from: NodeId, to: NodeId): void {
+    this.#cut.add(`${from}>${to}`);
+  }
+
+  isolate(id: NodeId): void {
+    for (const other of this.hosts.keys()) if (other !== id) this.cut(id, other);
+  }
+
+  ignore(type: MessageType): void {
+    this.#ignored.add(type);
+  }
+
+  /** Heals every cut and ignore. */
+  recover(): void {
+    this.#cut.clear();
+    this.#ignored.clear();
+  }
+
+  crash(id: NodeId): void {
+    this.#down.add(id);
+  }
+
+  restart(id: NodeId): void {
+    this.#down.delete(id);
+    this.host(id).restart();
+  }
+
+  tick(id: NodeId, times = 1): void {
+    for (let i = 0; i < times; i++) this.node(id).tick();
+  }
+
+  campaign(id: NodeId): void {
+    this.node(id).campaign();
+    this.stabilize();
+  }
+
+  propose(id: NodeId, text: string) {
+    const result = this.node(id).propose([new TextEncoder().encode(text)]);
+    this.stabilize();
+    return result;
+  }
+
+  /** Runs every node's `Ready` and delivers messages until nothing moves. */
+  stabilize(): void {
+    for (let rounds = 0; rounds < 10_000; rounds++) {
+      const outbox: Message[] = [];
+      for (const host of this.hosts.values()) {
+        if (!this.#down.has(host.id)) outbox.push(...host.processReady());
+      }
+      if (outbox.length === 0) return;
+      for (const m of outbox) this.deliver(m);
+    }
+    throw new Error('cluster did not stabilize');
+  }
+
+  /** Delivers one message now, unless a filter drops it. */
+  deliver(m: Message): void {
+    if (this.#down.has(m.to) || this.#down.has(m.from)) return;
+    if (this.#cut.has(`${m.from}>${m.to}`) || this.#ignored.has(m.type)) return;
+    const message = this.onDeliver ? this.onDeliver(m) : m;
+    if (!message) return;
+    this.delivered.push(message);
+    this.node(message.to).step(message);
+  }
+
+  /** The applied data of `id`, as text, in order. */
+  appliedText(id: NodeId): string[] {
+    const decoder = new TextDecoder();
+    return this.host(id)
+      .applied.filter((entry) => entry.data.length > 0)
+      .map((entry) => decoder.decode(entry.data));
+  }
+
+  /** The terms of `id`'s log from index 1. */
+  logTerms(id: NodeId): number[] {
+    const log = this.node(id).log;
+    const terms: number[] = [];
+    for (let i = log.firstIndex(); i <= log.lastIndex(); i++) terms.push(log.term(i) ?? -1);
+    return terms;
+  }
+}
