@@ -1,0 +1,118 @@
+import type { RaftNode } from '../../src/raft/raft.ts';
+import type { Ready } from '../../src/raft/ready.ts';
+import type { Entry, NodeId } from '../../src/raft/types.ts';
+
+/** A safety property found broken: the simulator stops and reports the seed and step. */
+export class SafetyViolation extends Error {
+  override name = 'SafetyViolation';
+}
+
+function entryKey(entry: Entry): string {
+  return `${entry.term}:${Buffer.from(entry.data).toString('hex')}`;
+}
+
+/**
+ * The safety properties of Raft (§5.2, §5.3, §5.4), checked incrementally from what each
+ * node hands its host, so every check stays cheap however long the run:
+ * - election safety: at most one leader per term;
+ * - log matching: two entries with the same index and term hold the same data and follow
+ *   the same entry (so, by induction, the logs agree up to there);
+ * - committed entries never change: once any node counts an index committed, every node
+ *   that counts it committed holds the same entry there (what state-machine safety rests on);
+ * - leader completeness: a new leader holds every entry committed so far;
+ * - state-machine safety: no two nodes apply different entries at one index.
+ */
+export class InvariantChecker {
+  checks = 0;
+  readonly #leaderOfTerm = new Map<number, NodeId>();
+  /** (index, term) → the entry's data and the term of the entry before it. */
+  readonly #entryAt = new Map<string, { data: string; prevTerm: number }>();
+  /** committedTerm[i] = term of the entry committed at index i (log matching covers its data). */
+  readonly #committedTerm: number[] = [0];
+  readonly #commitSeen = new Map<NodeId, number>();
+  /** applied[i] = key of the entry applied at index i, by whichever node applied it first. */
+  readonly #applied: string[] = [];
+
+  /** Call on every `Ready`, before the host acts on it; `node` is the node it came from. */
+  onReady(id: NodeId, node: RaftNode, ready: Ready): void {
+    if (ready.softState?.role === 'leader') this.#checkNewLeader(id, node);
+    for (const entry of ready.entries) this.#checkLogMatching(node, entry);
+    if (ready.hardState) this.#checkCommitted(id, node, ready.hardState.commit);
+    for (const entry of ready.committedEntries) this.#checkApplied(id, entry);
+  }
+
+  /** A node restarted: it may count commits again from its persisted commit index. */
+  onRestart(id: NodeId): void {
+    this.#commitSeen.delete(id);
+  }
+
+  /** Highest index known committed anywhere. */
+  get committedIndex(): number {
+    return this.#committedTerm.length - 1;
+  }
+
+  #checkNewLeader(id: NodeId, node: RaftNode): void {
+    this.checks++;
+    const other = this.#leaderOfTerm.get(node.term);
+    if (other !== undefined && other !== id) {
+      throw new SafetyViolation(
+        `election safety: nodes ${other} and ${id} both lead term ${node.term}`,
+      );
+    }
+    this.#leaderOfTerm.set(node.term, id);
+    for (let i = 1; i < this.#committedTerm.length; i++) {
+      const term = node.log.term(i);
+      if (term !== this.#committedTerm[i]) {
+        throw new SafetyViolation(
+          `leader completeness: leader ${id} of term ${node.term} has term ${term} at ${i}, committed ${this.#committedTerm[i]}`,
+        );
+      }
+    }
+  }
+
+  #checkLogMatching(node: RaftNode, entry: Entry): void {
+    this.checks++;
+    const key = `${entry.index}:${entry.term}`;
+    const data = Buffer.from(entry.data).toString('hex');
+    const prevTerm = entry.index === 1 ? 0 : (node.log.term(entry.index - 1) ?? -1);
+    const seen = this.#entryAt.get(key);
+    if (!seen) {
+      this.#entryAt.set(key, { data, prevTerm });
+    } else if (seen.data !== data || seen.prevTerm !== prevTerm) {
+      throw new SafetyViolation(
+        `log matching: node ${node.id} has ${data} after term ${prevTerm} at index ${entry.index} term ${entry.term}; another has ${seen.data} after term ${seen.prevTerm}`,
+      );
+    }
+  }
+
+  #checkCommitted(id: NodeId, node: RaftNode, commit: number): void {
+    const from = (this.#commitSeen.get(id) ?? 0) + 1;
+    for (let i = from; i <= commit; i++) {
+      this.checks++;
+      const term = node.log.term(i);
+      if (term === undefined) {
+        throw new SafetyViolation(`node ${id} counts ${i} committed but has no entry there`);
+      }
+      const known = this.#committedTerm[i];
+      if (known === undefined) this.#committedTerm[i] = term;
+      else if (known !== term) {
+        throw new SafetyViolation(
+          `committed entry changed: node ${id} has term ${term} at ${i}, committed was term ${known}`,
+        );
+      }
+    }
+    this.#commitSeen.set(id, Math.max(commit, from - 1));
+  }
+
+  #checkApplied(id: NodeId, entry: Entry): void {
+    this.checks++;
+    const key = entryKey(entry);
+    const known = this.#applied[entry.index];
+    if (known === undefined) this.#applied[entry.index] = key;
+    else if (known !== key) {
+      throw new SafetyViolation(
+        `state-machine safety: node ${id} applied ${key} at ${entry.index}, another applied ${known}`,
+      );
+    }
+  }
+}
