@@ -16,6 +16,8 @@ export class Progress {
   state: ProgressState = 'probe';
   /** In `probe`: an append was sent and not yet answered (a heartbeat response resumes). */
   probeSent = false;
+  /** Highest commit index sent to the follower: an ack that leaves it behind gets a fresh one. */
+  sentCommit = 0;
   /** Heard from since the last check (for check-quorum). */
   recentActive = false;
   readonly inflights: Inflights;

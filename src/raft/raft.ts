@@ -467,6 +467,7 @@ export class RaftNode {
       const progress = this.#progress.get(id) as Progress;
       // Only what the follower is known to hold may be committed on it.
       const commit = Math.min(progress.match, this.log.committed);
+      progress.sentCommit = Math.max(progress.sentCommit, commit);
       this.#send(message({ type: 'heartbeat', to: id, commit }));
     }
   }
@@ -500,6 +501,7 @@ export class RaftNode {
         commit: this.log.committed,
       }),
     );
+    progress.sentCommit = Math.max(progress.sentCommit, this.log.committed);
     if (entries.length > 0) progress.sentEntries(entries[entries.length - 1].index);
     else if (progress.state === 'probe') progress.probeSent = true;
     return true;
@@ -556,11 +558,12 @@ export class RaftNode {
     else progress.inflights.freeLE(m.index);
     if (this.#maybeCommit()) {
       this.#broadcastAppend();
-    } else {
-      while (this.#sendAppend(m.from, false)) {
-        // Keep the window full while there is something to send.
-      }
+      return;
     }
+    let sent = false;
+    while (this.#sendAppend(m.from, false)) sent = true; // keep the window full
+    // A follower that caught up after the commit was broadcast still needs to hear of it.
+    if (!sent && progress.sentCommit < this.log.committed) this.#sendAppend(m.from, true);
   }
 
   #handleHeartbeatResponse(m: Message): void {

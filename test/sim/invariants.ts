@@ -20,6 +20,10 @@ function entryKey(entry: Entry): string {
  * - committed entries never change: once any node counts an index committed, every node
  *   that counts it committed holds the same entry there (what state-machine safety rests on);
  * - leader completeness: a new leader holds every entry committed so far;
+ * - commits are safe: when an index is first committed, no node lacking that entry could
+ *   win an election, i.e. no node is at least as up to date as a majority while lacking it.
+ *   Raft's proof says no such node exists; checking it at commit time catches an unsafe
+ *   commit at once, without waiting for the unlucky election that would expose it;
  * - state-machine safety: no two nodes apply different entries at one index.
  */
 export class InvariantChecker {
@@ -32,6 +36,12 @@ export class InvariantChecker {
   readonly #commitSeen = new Map<NodeId, number>();
   /** applied[i] = key of the entry applied at index i, by whichever node applied it first. */
   readonly #applied: string[] = [];
+  /** Every node of the group, as the simulator holds it (crashed ones too). */
+  readonly #group: () => readonly RaftNode[];
+
+  constructor(group: () => readonly RaftNode[]) {
+    this.#group = group;
+  }
 
   /** Call on every `Ready`, before the host acts on it; `node` is the node it came from. */
   onReady(id: NodeId, node: RaftNode, ready: Ready): void {
@@ -94,14 +104,31 @@ export class InvariantChecker {
         throw new SafetyViolation(`node ${id} counts ${i} committed but has no entry there`);
       }
       const known = this.#committedTerm[i];
-      if (known === undefined) this.#committedTerm[i] = term;
-      else if (known !== term) {
+      if (known === undefined) {
+        this.#committedTerm[i] = term;
+        if (i === commit) this.#checkCommitIsSafe(i, term);
+      } else if (known !== term) {
         throw new SafetyViolation(
           `committed entry changed: node ${id} has term ${term} at ${i}, committed was term ${known}`,
         );
       }
     }
     this.#commitSeen.set(id, Math.max(commit, from - 1));
+  }
+
+  #checkCommitIsSafe(index: number, term: number): void {
+    const nodes = this.#group();
+    for (const candidate of nodes) {
+      if (candidate.log.term(index) === term) continue;
+      const lastIndex = candidate.log.lastIndex();
+      const lastTerm = candidate.log.lastTerm();
+      const voters = nodes.filter((voter) => voter.log.isUpToDate(lastIndex, lastTerm));
+      if (voters.length > nodes.length / 2) {
+        throw new SafetyViolation(
+          `unsafe commit: index ${index} (term ${term}) is committed, yet node ${candidate.id}, lacking it (last ${lastIndex}/${lastTerm}), could win the votes of ${voters.map((v) => v.id).join(', ')}`,
+        );
+      }
+    }
   }
 
   #checkApplied(id: NodeId, entry: Entry): void {

@@ -22,7 +22,10 @@ export interface SimulationResult {
   readonly steps: number;
   readonly ticks: number;
   readonly elections: number;
-  readonly commits: number;
+  /** Highest index committed (entries committed in all, no-ops included). */
+  readonly committed: number;
+  /** Client entries applied, summed over nodes (replays after restarts included). */
+  readonly applied: number;
   readonly checks: number;
   readonly crashes: number;
   readonly partitions: number;
@@ -50,7 +53,7 @@ export class Simulation {
   readonly #options: SimulationOptions;
   readonly #random: SeededRandom;
   readonly #network: SimNetwork;
-  readonly #checker = new InvariantChecker();
+  readonly #checker = new InvariantChecker(() => this.#hosts.map((host) => host.node));
   readonly #hosts: ReplicaHost[] = [];
   readonly #ids: NodeId[];
   readonly #down = new Set<NodeId>();
@@ -61,7 +64,7 @@ export class Simulation {
   #pendingPartition: { side: NodeId[]; atStep: number } | undefined;
   /** Chance of a fault per tick in this chaos phase: some phases are turbulent. */
   #faultRate = 0;
-  #stats = { elections: 0, commits: 0, crashes: 0, partitions: 0, heals: 0 };
+  #stats = { elections: 0, applied: 0, crashes: 0, partitions: 0, heals: 0 };
   /** During calm: the first proposal id that proves progress, and the tick it is due by. */
   #calm: { firstProposal: number; deadline: number; satisfied: boolean } | undefined;
 
@@ -72,7 +75,12 @@ export class Simulation {
     this.#ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     // Some runs send one entry per append, so that a leader's entries of different terms
     // reach followers in separate messages (the Figure 8 interleavings need that).
-    const maxBytesPerAppend = this.#random.pick([16 + PROPOSAL_BYTES, 64, 1 << 20]);
+    const maxBytesPerAppend = this.#random.pick([
+      16 + PROPOSAL_BYTES,
+      16 + PROPOSAL_BYTES,
+      64,
+      1 << 20,
+    ]);
     for (const id of this.#ids) {
       this.#hosts.push(
         new ReplicaHost(id, {
@@ -218,7 +226,7 @@ export class Simulation {
       if (ready.softState?.role === 'leader') this.#onElected(id);
       for (const entry of ready.committedEntries) {
         if (entry.data.length !== PROPOSAL_BYTES) continue;
-        this.#stats.commits++;
+        this.#stats.applied++;
         const proposal = new DataView(entry.data.buffer, entry.data.byteOffset).getUint32(0);
         if (this.#calm && proposal >= this.#calm.firstProposal) this.#calm.satisfied = true;
       }
@@ -233,9 +241,9 @@ export class Simulation {
    */
   #onElected(id: NodeId): void {
     this.#stats.elections++;
-    if (this.#calm || !this.#random.chance(0.3)) return;
+    if (this.#calm || !this.#random.chance(0.5)) return;
     const side = this.#ids.filter((other) => other === id || this.#random.chance(0.3));
-    this.#pendingPartition = { side, atStep: this.#step + this.#random.int(30) };
+    this.#pendingPartition = { side, atStep: this.#step + this.#random.int(12) };
   }
 
   #checkLiveness(): void {
@@ -267,13 +275,15 @@ export class Simulation {
       steps: this.#step,
       ticks: this.#now,
       ...this.#stats,
+      committed: this.#checker.committedIndex,
       checks: this.#checker.checks,
       violation,
     };
   }
 }
 
-/** The command that replays a run. */
-export function replayCommand(result: SimulationResult): string {
-  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --steps ${result.steps}`;
+/** The command that replays a run (`plant` names the planted bug it ran with, if any). */
+export function replayCommand(result: SimulationResult, plant?: string): string {
+  const planted = plant ? ` --plant '${plant}'` : '';
+  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --steps ${result.steps}${planted}`;
 }
