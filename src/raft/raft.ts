@@ -4,12 +4,15 @@ import { RaftLog } from './log.ts';
 import { Progress } from './progress.ts';
 import { majorityIndex, voteResult } from './quorum.ts';
 import type { RandomSource } from './random.ts';
-import type { Ready, SoftState } from './ready.ts';
+import { type PendingRead, ReadIndexQueue } from './read-index.ts';
+import type { ReadState, Ready, SoftState } from './ready.ts';
 import {
+  CAMPAIGN_TRANSFER,
   type Entry,
   type HardState,
   hardStateEquals,
   isLocalMessage,
+  isTermless,
   type Message,
   message,
   NONE,
@@ -38,6 +41,23 @@ export interface RaftConfig {
   readonly applied?: number;
   /** Forward a follower's proposals to the leader, instead of refusing them. */
   readonly forwardProposals?: boolean;
+  /** Ask whether an election could be won before raising the term (default on). */
+  readonly preVote?: boolean;
+  /**
+   * A leader that has not heard from a majority for an election timeout steps down, and a
+   * follower that hears a leader ignores vote requests for an election timeout (default on).
+   */
+  readonly checkQuorum?: boolean;
+  /** A monotonic clock in milliseconds: only lease reads use it. Ticks never measure time. */
+  readonly clock?: () => number;
+  /**
+   * Lease reads, allowed only with check-quorum: the nominal tick interval, and the margin
+   * for clocks running at different rates. The lease lasts
+   * `(electionTicks - 1) × tickMs - leaseDriftMarginMs` from when its heartbeat round was
+   * sent; without `tickMs` there are no leases.
+   */
+  readonly tickMs?: number;
+  readonly leaseDriftMarginMs?: number;
 }
 
 /**
@@ -56,20 +76,32 @@ export type ProposeResult =
   | { readonly kind: 'forwarded'; readonly leader: NodeId }
   | {
       readonly kind: 'refused';
-      readonly reason: 'no-leader' | 'not-leader';
+      readonly reason: 'no-leader' | 'not-leader' | 'transferring';
       readonly leader: NodeId;
     };
+
+/** What became of a request to hand leadership to another voter. */
+export type TransferResult =
+  | 'started'
+  | 'in-progress'
+  | 'already-leader'
+  | 'not-leader'
+  | 'not-a-voter';
+
+/** How a read confirms that this node's data is current: a heartbeat round, or the lease. */
+export type ReadMode = 'read-index' | 'lease';
 
 const DEFAULT_MAX_BYTES_PER_APPEND = 1 << 20;
 const DEFAULT_MAX_INFLIGHT_APPENDS = 256;
 const DEFAULT_MAX_APPLY_BYTES = 64 << 20;
 const EMPTY_DATA = new Uint8Array(0);
+type CampaignKind = 'pre-election' | 'election' | 'transfer';
 
 /**
- * One replica's Raft state machine. It does no I/O, reads no clock and draws randomness
- * only from the injected source: the host calls `tick()`, `step(message)` and
- * `propose(data)`, then takes `ready()`, does what it says (see `Ready`), and calls
- * `advance()`.
+ * One replica's Raft state machine. It does no I/O, reads no clock but the injected one and
+ * draws randomness only from the injected source: the host calls `tick()`, `step(message)`,
+ * `propose(data)` and `readIndex(context)`, then takes `ready()`, does what it says (see
+ * `Ready`), and calls `advance()`.
  *
  * Role behaviour is swapped, not tested at every turn: `#stepRole` and `#tickRole` are set
  * when the role changes. The few rules whose violation breaks safety are protected methods,
@@ -82,24 +114,51 @@ export class RaftNode {
   vote: NodeId = NONE;
   lead: NodeId = NONE;
   role: Role = 'follower';
+  /** The voter leadership is being handed to, or `NONE`. */
+  leadTransferee: NodeId = NONE;
 
   readonly #voters: readonly NodeId[];
   readonly #random: RandomSource;
+  readonly #clock: () => number;
   readonly #electionTicks: number;
   readonly #heartbeatTicks: number;
   readonly #maxBytesPerAppend: number;
   readonly #maxInflightAppends: number;
   readonly #maxApplyBytes: number;
   readonly #forwardProposals: boolean;
+  readonly #preVote: boolean;
+  readonly #checkQuorum: boolean;
+  readonly #leaseMs: number;
 
   #progress = new Map<NodeId, Progress>();
   #votes = new Map<NodeId, boolean>();
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
   #randomizedElectionTimeout = 0;
+  /**
+   * With leases, until the first election timeout after start, act as if a leader had just
+   * been heard: a node that restarts right after acknowledging a leader's heartbeat must not
+   * help elect another leader while that leader's lease may still run.
+   */
+  #quietAfterStart: boolean;
   #messages: Message[] = [];
   #stepRole: (m: Message) => void = this.#stepFollower;
   #tickRole: () => void = this.#tickElection;
+
+  readonly #reads = new ReadIndexQueue();
+  /** Reads that came before this leader committed an entry of its term. */
+  #readsBeforeFirstCommit: PendingRead[] = [];
+  /** Reads forwarded to the leader, by context, so a change of leader can fail them. */
+  readonly #forwardedReads = new Set<number>();
+  #readStates: ReadState[] = [];
+  #failedReads: number[] = [];
+  /** On the leader's clock: reads need no heartbeat round before this. */
+  #leaseExpiresAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Set when a transfer starts, for the rest of this leadership: a `timeoutNow` still in flight
+   * can start an election that bypasses the stickiness any lease rests on.
+   */
+  #leaseRevoked = false;
 
   #prevHardState: HardState;
   #prevSoftState: SoftState;
@@ -111,12 +170,24 @@ export class RaftNode {
     this.id = config.id;
     this.#voters = [...config.voters];
     this.#random = config.random;
+    this.#clock = config.clock ?? (() => 0);
     this.#electionTicks = config.electionTicks;
     this.#heartbeatTicks = config.heartbeatTicks;
     this.#maxBytesPerAppend = config.maxBytesPerAppend ?? DEFAULT_MAX_BYTES_PER_APPEND;
     this.#maxInflightAppends = config.maxInflightAppends ?? DEFAULT_MAX_INFLIGHT_APPENDS;
     this.#maxApplyBytes = config.maxApplyBytes ?? DEFAULT_MAX_APPLY_BYTES;
     this.#forwardProposals = config.forwardProposals ?? true;
+    this.#preVote = config.preVote ?? true;
+    this.#checkQuorum = config.checkQuorum ?? true;
+    this.#leaseMs =
+      config.tickMs === undefined
+        ? 0
+        : Math.max(
+            0,
+            (config.electionTicks - 1) * config.tickMs - (config.leaseDriftMarginMs ?? 0),
+          );
+
+    this.#quietAfterStart = this.leaseReadsEnabled();
 
     this.log = new RaftLog(config.storage, config.applied ?? 0);
     const hardState = config.storage.hardState();
@@ -159,21 +230,19 @@ export class RaftNode {
 
   /** Hands the node a message from a peer (or a local `hup` / `beat`). */
   step(m: Message): void {
-    if (m.term > this.term) {
-      // §5.1: a higher term makes anyone a follower. Only an append or heartbeat names the
-      // leader of that term; a vote request or a response does not.
-      const fromLeader = m.type === 'app' || m.type === 'heartbeat';
-      this.#becomeFollower(m.term, fromLeader ? m.from : NONE);
-    } else if (m.term < this.term && m.term !== 0) {
+    if (m.term > this.term && !isTermless(m.type)) {
+      if (!this.#acceptHigherTerm(m)) return;
+    } else if (m.term < this.term && !isTermless(m.type) && !isLocalMessage(m.type)) {
       this.#answerStaleTerm(m);
       return;
     }
 
     switch (m.type) {
       case 'hup':
-        if (this.role !== 'leader') this.#campaign();
+        if (this.role !== 'leader') this.#campaign(this.#preVote ? 'pre-election' : 'election');
         return;
       case 'vote':
+      case 'preVote':
         this.#handleVoteRequest(m);
         return;
       default:
@@ -184,6 +253,8 @@ export class RaftNode {
   /** Proposes new entries, one per `data`; see `ProposeResult` for what may become of them. */
   propose(data: readonly Uint8Array[]): ProposeResult {
     if (this.role === 'leader') {
+      if (this.leadTransferee !== NONE)
+        return { kind: 'refused', reason: 'transferring', leader: this.id };
       const firstIndex = this.log.lastIndex() + 1;
       this.#appendEntries(data);
       this.#broadcastAppend();
@@ -197,11 +268,56 @@ export class RaftNode {
     return { kind: 'forwarded', leader: this.lead };
   }
 
+  /**
+   * Asks for a read index for the read `context` (unique among this node's reads). The answer
+   * comes in a later `Ready`: a read state, or the context among the failed reads. `lease`
+   * skips the heartbeat round while the leader's lease holds (only with check-quorum), and
+   * falls back to a round otherwise.
+   */
+  readIndex(context: number, mode: ReadMode = 'read-index'): void {
+    if (this.role === 'leader') {
+      this.#leaderRead({ context, from: this.id, index: 0 }, mode);
+      return;
+    }
+    if (this.lead === NONE) {
+      this.#failedReads.push(context);
+      return;
+    }
+    this.#forwardedReads.add(context);
+    this.#send(
+      message({ type: mode === 'lease' ? 'readLease' : 'readIndex', to: this.lead, context }),
+    );
+  }
+
+  /**
+   * Hands leadership to `target`: stop taking proposals, bring it up to date, tell it to
+   * campaign at once. Abandoned after an election timeout. The lease ends now, for good in this
+   * term: the target's election bypasses the followers' stickiness the lease rests on.
+   */
+  transferLeadership(target: NodeId): TransferResult {
+    if (this.role !== 'leader') return 'not-leader';
+    if (target === this.id) return 'already-leader';
+    if (!this.#voters.includes(target)) return 'not-a-voter';
+    if (this.leadTransferee === target) return 'in-progress';
+    this.leadTransferee = target;
+    this.#electionElapsed = 0;
+    this.#leaseExpiresAt = Number.NEGATIVE_INFINITY;
+    this.#leaseRevoked = true;
+    const progress = this.#progress.get(target) as Progress;
+    if (progress.match === this.log.lastIndex())
+      this.#send(message({ type: 'timeoutNow', to: target }));
+    else this.#sendAppend(target, true);
+    return 'started';
+  }
+
   hasReady(): boolean {
     return (
       this.#messages.length > 0 ||
       this.log.hasUnstableEntries() ||
       this.log.hasNextCommittedEntries() ||
+      this.#readStates.length > 0 ||
+      this.#failedReads.length > 0 ||
+      this.#reads.hasWaiting() ||
       !hardStateEquals(this.hardState(), this.#prevHardState) ||
       this.lead !== this.#prevSoftState.lead ||
       this.role !== this.#prevSoftState.role
@@ -211,6 +327,8 @@ export class RaftNode {
   /** Collects what the host must do; see `Ready` for the order. One at a time. */
   ready(): Ready {
     invariant(!this.#readyOutstanding, 'ready() called again before advance()');
+    // Reads asked for since the last heartbeat share one round, sent now.
+    if (this.role === 'leader' && this.#reads.hasWaiting()) this.#broadcastHeartbeat();
     this.#readyOutstanding = true;
     const hardState = this.hardState();
     const softState = this.softState();
@@ -223,8 +341,12 @@ export class RaftNode {
       entries: this.log.unstableEntries(),
       messages: this.#messages,
       committedEntries: this.log.nextCommittedEntries(this.#maxApplyBytes),
+      readStates: this.#readStates,
+      failedReads: this.#failedReads,
     };
     this.#messages = [];
+    this.#readStates = [];
+    this.#failedReads = [];
     if (ready.softState) this.#prevSoftState = ready.softState;
     return ready;
   }
@@ -262,6 +384,26 @@ export class RaftNode {
     return this.log.findConflict(entries);
   }
 
+  /** A read is served only after a heartbeat round confirms leadership (§6.4), unless alone. */
+  protected readNeedsHeartbeatRound(): boolean {
+    return this.#voters.length > 1;
+  }
+
+  /** A lease is only sound with check-quorum: it rests on followers' stickiness. */
+  protected leaseReadsEnabled(): boolean {
+    return this.#checkQuorum && this.#leaseMs > 0;
+  }
+
+  /** The time a lease is judged at: the monotonic clock now, never a count of ticks. */
+  protected now(): number {
+    return this.#clock();
+  }
+
+  /** The term a pre-candidate holds while it asks: its own; only a real election raises it. */
+  protected termDuringPreVote(): number {
+    return this.term;
+  }
+
   // ---- roles -----------------------------------------------------------------------------
 
   #becomeFollower(term: number, lead: NodeId): void {
@@ -269,6 +411,23 @@ export class RaftNode {
     this.role = 'follower';
     this.lead = lead;
     this.#stepRole = this.#stepFollower;
+    this.#tickRole = this.#tickElection;
+  }
+
+  #becomePreCandidate(): void {
+    invariant(this.role !== 'leader', 'a leader cannot become a pre-candidate');
+    // Not #reset: the term and the vote stay as they are.
+    const term = this.termDuringPreVote();
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.#failPendingReads();
+    this.#votes.clear();
+    this.#randomizeElectionTimeout();
+    this.role = 'preCandidate';
+    this.lead = NONE;
+    this.#stepRole = this.#stepCandidate;
     this.#tickRole = this.#tickElection;
   }
 
@@ -294,7 +453,8 @@ export class RaftNode {
       if (id === this.id) progress.becomeReplicate();
       this.#progress.set(id, progress);
     }
-    // §5.4.2 and §8: an entry of its own term lets the leader commit earlier terms' entries.
+    // §5.4.2 and §8: an entry of its own term lets the leader commit earlier terms' entries,
+    // and serve reads.
     this.#appendEntries([EMPTY_DATA]);
   }
 
@@ -303,16 +463,40 @@ export class RaftNode {
       this.term = term;
       this.vote = NONE;
     }
+    if (this.#prevSoftState !== undefined) this.#quietAfterStart = false;
     this.lead = NONE;
+    this.leadTransferee = NONE;
+    this.#leaseExpiresAt = Number.NEGATIVE_INFINITY;
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
-    this.#randomizedElectionTimeout = this.#electionTicks + this.#random.int(this.#electionTicks);
+    this.#randomizeElectionTimeout();
     this.#votes.clear();
     this.#progress.clear();
+    this.#leaseRevoked = false;
+    this.#failPendingReads();
+  }
+
+  #randomizeElectionTimeout(): void {
+    this.#randomizedElectionTimeout = this.#electionTicks + this.#random.int(this.#electionTicks);
+  }
+
+  /** Leadership or the known leader changed: no pending read will be answered here. */
+  #failPendingReads(): void {
+    for (const read of [...this.#reads.drain(), ...this.#readsBeforeFirstCommit]) {
+      if (read.from === this.id) this.#failedReads.push(read.context);
+      else
+        this.#send(
+          message({ type: 'readIndexResp', to: read.from, context: read.context, reject: true }),
+        );
+    }
+    this.#readsBeforeFirstCommit = [];
+    for (const context of this.#forwardedReads) this.#failedReads.push(context);
+    this.#forwardedReads.clear();
   }
 
   #tickElection(): void {
     this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#electionTicks) this.#quietAfterStart = false;
     if (this.#isVoter() && this.#electionElapsed >= this.#randomizedElectionTimeout) {
       this.#electionElapsed = 0;
       this.campaign();
@@ -321,51 +505,117 @@ export class RaftNode {
 
   #tickHeartbeat(): void {
     this.#heartbeatElapsed++;
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#electionTicks) {
+      this.#electionElapsed = 0;
+      if (this.#checkQuorum && !this.#quorumActive()) {
+        this.#becomeFollower(this.term, NONE);
+        return;
+      }
+      // A transfer not done within an election timeout is abandoned.
+      this.leadTransferee = NONE;
+    }
     if (this.#heartbeatElapsed >= this.#heartbeatTicks) {
       this.#heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
     }
   }
 
+  /** Whether a majority was heard from since the last check; starts the next period. */
+  #quorumActive(): boolean {
+    const active = new Map<NodeId, boolean>();
+    for (const id of this.#voters) {
+      const progress = this.#progress.get(id) as Progress;
+      active.set(id, id === this.id || progress.recentActive);
+      progress.recentActive = false;
+    }
+    return voteResult(this.#voters, active) === 'won';
+  }
+
   #isVoter(): boolean {
     return this.#voters.includes(this.id);
   }
 
-  #campaign(): void {
-    if (!this.#isVoter()) return;
-    this.#becomeCandidate();
-    this.#votes.set(this.id, true);
-    if (voteResult(this.#voters, this.#votes) === 'won') {
-      this.#becomeLeader();
-      return;
+  /**
+   * A message of a higher term. Returns false when it is to be ignored: a vote request to a
+   * node that heard from a live leader within the election timeout (unless the request is a
+   * leader transfer's), so a partitioned node coming back cannot depose a healthy leader.
+   * Pre-vote requests and granted pre-vote answers carry a future term without changing
+   * anyone's term; everything else makes this node a follower of that term.
+   */
+  #acceptHigherTerm(m: Message): boolean {
+    if (m.type === 'vote' || m.type === 'preVote') {
+      const stickyToLeader =
+        this.#checkQuorum &&
+        (this.lead !== NONE || this.#quietAfterStart) &&
+        this.#electionElapsed < this.#electionTicks;
+      if (stickyToLeader && m.context !== CAMPAIGN_TRANSFER) return false;
     }
-    const index = this.log.lastIndex();
-    const logTerm = this.log.lastTerm();
-    for (const id of this.#voters) {
-      if (id !== this.id) this.#send(message({ type: 'vote', to: id, index, logTerm }));
-    }
-  }
-
-  #handleVoteRequest(m: Message): void {
-    const grant = this.voteIsAvailableFor(m.from) && this.candidateIsUpToDate(m);
-    if (grant) {
-      this.vote = m.from;
-      this.#electionElapsed = 0;
-    }
-    this.#send(message({ type: 'voteResp', to: m.from, reject: !grant }));
+    if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) return true;
+    const fromLeader = m.type === 'app' || m.type === 'heartbeat';
+    this.#becomeFollower(m.term, fromLeader ? m.from : NONE);
+    return true;
   }
 
   /**
    * A message from an older term. An append or heartbeat comes from a deposed leader: answer
-   * so it learns the newer term and steps down. A vote request gets a refusal carrying our
-   * term. Anything else is dropped.
+   * so it learns the newer term and steps down. A vote or pre-vote request gets a refusal
+   * carrying our term. Anything else is dropped.
    */
   #answerStaleTerm(m: Message): void {
     if (m.type === 'app' || m.type === 'heartbeat') {
       this.#send(message({ type: 'appResp', to: m.from }));
-    } else if (m.type === 'vote') {
-      this.#send(message({ type: 'voteResp', to: m.from, reject: true }));
+    } else if (m.type === 'vote' || m.type === 'preVote') {
+      this.#send(
+        message({ type: m.type === 'vote' ? 'voteResp' : 'preVoteResp', to: m.from, reject: true }),
+      );
     }
+  }
+
+  #campaign(kind: CampaignKind): void {
+    if (!this.#isVoter()) return;
+    if (kind === 'pre-election') this.#becomePreCandidate();
+    else this.#becomeCandidate();
+    this.#votes.set(this.id, true);
+    if (voteResult(this.#voters, this.#votes) === 'won') {
+      this.#wonRound(kind);
+      return;
+    }
+    const pre = kind === 'pre-election';
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    const context = kind === 'transfer' ? CAMPAIGN_TRANSFER : 0;
+    for (const id of this.#voters) {
+      if (id === this.id) continue;
+      // A pre-vote asks about the next term without entering it.
+      const request = message({ type: pre ? 'preVote' : 'vote', to: id, index, logTerm, context });
+      this.#send(request, pre ? this.term + 1 : this.term);
+    }
+  }
+
+  #wonRound(kind: CampaignKind): void {
+    if (kind === 'pre-election') {
+      this.#campaign('election');
+      return;
+    }
+    this.#becomeLeader();
+    this.#broadcastAppend();
+  }
+
+  #handleVoteRequest(m: Message): void {
+    const pre = m.type === 'preVote';
+    // A pre-vote is about a future term: our vote in the current one does not bind it.
+    const available = pre
+      ? m.term > this.term || this.voteIsAvailableFor(m.from)
+      : this.voteIsAvailableFor(m.from);
+    const grant = available && this.candidateIsUpToDate(m);
+    if (grant && !pre) {
+      this.vote = m.from;
+      this.#electionElapsed = 0;
+    }
+    const type = pre ? 'preVoteResp' : 'voteResp';
+    // A granted pre-vote answers in the term asked about; a refusal tells our own.
+    this.#send(message({ type, to: m.from, reject: !grant }), pre && grant ? m.term : this.term);
   }
 
   #stepFollower(m: Message): void {
@@ -385,6 +635,20 @@ export class RaftNode {
         this.lead = m.from;
         this.#handleHeartbeat(m);
         return;
+      case 'timeoutNow':
+        // The leader hands over: campaign now, past pre-vote and the others' stickiness.
+        this.#campaign('transfer');
+        return;
+      case 'readIndex':
+      case 'readLease':
+        // Only the leader grants read indexes; the asker retries where the leader is.
+        this.#send(
+          message({ type: 'readIndexResp', to: m.from, context: m.context, reject: true }),
+        );
+        return;
+      case 'readIndexResp':
+        this.#handleReadIndexResponse(m);
+        return;
       default:
         return;
     }
@@ -399,18 +663,21 @@ export class RaftNode {
         this.#stepFollower(m);
         return;
       case 'voteResp':
+      case 'preVoteResp': {
+        const pre = this.role === 'preCandidate';
+        if (pre !== (m.type === 'preVoteResp')) return;
         this.#votes.set(m.from, !m.reject);
-        switch (voteResult(this.#voters, this.#votes)) {
-          case 'won':
-            this.#becomeLeader();
-            this.#broadcastAppend();
-            return;
-          case 'lost':
-            this.#becomeFollower(this.term, NONE);
-            return;
-          default:
-            return;
-        }
+        const result = voteResult(this.#voters, this.#votes);
+        if (result === 'won') this.#wonRound(pre ? 'pre-election' : 'election');
+        else if (result === 'lost') this.#becomeFollower(this.term, NONE);
+        return;
+      }
+      case 'readIndex':
+      case 'readLease':
+        this.#send(
+          message({ type: 'readIndexResp', to: m.from, context: m.context, reject: true }),
+        );
+        return;
       default:
         return;
     }
@@ -422,6 +689,7 @@ export class RaftNode {
         this.#broadcastHeartbeat();
         return;
       case 'prop':
+        if (this.leadTransferee !== NONE) return; // refused; the proposer learns by never seeing it applied
         this.#appendEntries(m.entries.map((entry) => entry.data));
         this.#broadcastAppend();
         return;
@@ -431,9 +699,61 @@ export class RaftNode {
       case 'heartbeatResp':
         this.#handleHeartbeatResponse(m);
         return;
+      case 'readIndex':
+      case 'readLease':
+        this.#leaderRead(
+          { context: m.context, from: m.from, index: 0 },
+          m.type === 'readLease' ? 'lease' : 'read-index',
+        );
+        return;
       default:
         return;
     }
+  }
+
+  // ---- reads -----------------------------------------------------------------------------
+
+  #leaderRead(request: PendingRead, mode: ReadMode): void {
+    const read: PendingRead = { ...request, index: this.log.committed };
+    if (!this.#committedInOwnTerm()) {
+      // Our commit index may lag what an earlier leader committed: wait for our own entry.
+      this.#readsBeforeFirstCommit.push(read);
+      return;
+    }
+    const leaseHolds =
+      mode === 'lease' && this.leaseReadsEnabled() && this.now() < this.#leaseExpiresAt;
+    if (leaseHolds || !this.readNeedsHeartbeatRound()) {
+      this.#answerRead(read);
+      return;
+    }
+    this.#reads.add(read);
+  }
+
+  #committedInOwnTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  #answerRead(read: PendingRead): void {
+    if (read.from === this.id) {
+      this.#readStates.push({ context: read.context, index: read.index });
+    } else {
+      this.#send(
+        message({ type: 'readIndexResp', to: read.from, context: read.context, index: read.index }),
+      );
+    }
+  }
+
+  #handleReadIndexResponse(m: Message): void {
+    if (!this.#forwardedReads.delete(m.context)) return;
+    if (m.reject) this.#failedReads.push(m.context);
+    else this.#readStates.push({ context: m.context, index: m.index });
+  }
+
+  /** Our first entry of this term committed: reads held back until now join the next round. */
+  #releaseReadsBeforeFirstCommit(): void {
+    const held = this.#readsBeforeFirstCommit;
+    this.#readsBeforeFirstCommit = [];
+    for (const read of held) this.#leaderRead(read, 'read-index');
   }
 
   // ---- replication -----------------------------------------------------------------------
@@ -452,7 +772,10 @@ export class RaftNode {
   #maybeCommit(): boolean {
     const index = majorityIndex(this.#voters, (id) => this.#progress.get(id)?.match ?? 0);
     if (index > this.log.committed && this.mayCommitByCounting(index)) {
-      return this.log.commitTo(index);
+      const firstOfTerm = !this.#committedInOwnTerm();
+      this.log.commitTo(index);
+      if (firstOfTerm && this.#committedInOwnTerm()) this.#releaseReadsBeforeFirstCommit();
+      return true;
     }
     return false;
   }
@@ -461,15 +784,32 @@ export class RaftNode {
     for (const id of this.#voters) if (id !== this.id) this.#sendAppend(id, true);
   }
 
+  /** Heartbeats to every follower, as one read round (see `ReadIndexQueue`). */
   #broadcastHeartbeat(): void {
+    const round = this.#reads.startRound(this.#clock());
     for (const id of this.#voters) {
       if (id === this.id) continue;
       const progress = this.#progress.get(id) as Progress;
       // Only what the follower is known to hold may be committed on it.
       const commit = Math.min(progress.match, this.log.committed);
       progress.sentCommit = Math.max(progress.sentCommit, commit);
-      this.#send(message({ type: 'heartbeat', to: id, commit }));
+      this.#send(message({ type: 'heartbeat', to: id, commit, context: round }));
     }
+    this.#confirmRound(round, this.id);
+  }
+
+  /** `from` answered read round `round`; a majority confirms it and every older one. */
+  #confirmRound(round: number, from: NodeId): void {
+    const confirmed = this.#reads.ack(round, from, (acks) => {
+      const votes = new Map<NodeId, boolean>();
+      for (const id of acks) votes.set(id, true);
+      return voteResult(this.#voters, votes) === 'won';
+    });
+    if (!confirmed) return;
+    if (!this.#leaseRevoked) {
+      this.#leaseExpiresAt = Math.max(this.#leaseExpiresAt, confirmed.sentAt + this.#leaseMs);
+    }
+    for (const read of confirmed.reads) this.#answerRead(read);
   }
 
   /**
@@ -536,7 +876,7 @@ export class RaftNode {
 
   #handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
-    this.#send(message({ type: 'heartbeatResp', to: m.from }));
+    this.#send(message({ type: 'heartbeatResp', to: m.from, context: m.context }));
   }
 
   #handleAppendResponse(m: Message): void {
@@ -556,6 +896,9 @@ export class RaftNode {
     if (!progress.maybeUpdate(m.index)) return;
     if (progress.state === 'probe') progress.becomeReplicate();
     else progress.inflights.freeLE(m.index);
+    if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) {
+      this.#send(message({ type: 'timeoutNow', to: m.from }));
+    }
     if (this.#maybeCommit()) {
       this.#broadcastAppend();
       return;
@@ -576,12 +919,12 @@ export class RaftNode {
     if (progress.state === 'replicate' && progress.inflights.full())
       progress.inflights.freeFirstOne();
     if (progress.match < this.log.lastIndex()) this.#sendAppend(m.from, true);
+    if (m.context !== 0) this.#confirmRound(m.context, m.from);
   }
 
-  #send(m: Message): void {
+  /** Queues `m` from this node, in `term` (our own unless said; none for termless requests). */
+  #send(m: Message, term = this.term): void {
     invariant(!isLocalMessage(m.type), () => `local message ${m.type} cannot be sent`);
-    // Forwarded proposals carry no term: the leader of any term may take them.
-    const term = m.type === 'prop' ? 0 : this.term;
-    this.#messages.push({ ...m, from: this.id, term });
+    this.#messages.push({ ...m, from: this.id, term: isTermless(m.type) ? 0 : term });
   }
 }

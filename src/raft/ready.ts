@@ -1,5 +1,14 @@
 import type { Entry, HardState, Message, NodeId, Role } from './types.ts';
 
+/**
+ * A read that may now be served: once this node has applied `index`, its state answers the
+ * read with id `context` linearizably.
+ */
+export interface ReadState {
+  readonly context: number;
+  readonly index: number;
+}
+
 /** Who leads, as this node believes; not persisted. */
 export interface SoftState {
   readonly lead: NodeId;
@@ -14,7 +23,9 @@ export interface SoftState {
  * 2. Only then send `messages`. A vote grant, an append acknowledgement and a commit index
  *    each promise something about the state written in step 1; sent before it is durable, a
  *    crash would break the promise (a second vote in one term, an acknowledged entry lost).
- * 3. Apply `committedEntries` to the state machine, in order.
+ * 3. Apply `committedEntries` to the state machine, in order; serve each of `readStates`
+ *    once the applied index reaches it; fail the reads in `failedReads` (retry them, perhaps
+ *    on the leader `softState` names).
  * 4. Call `advance(ready)`.
  *
  * The host may step messages and propose between `ready()` and `advance()`; what they
@@ -28,4 +39,7 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+  /** Reads that will never get a read state here (leadership changed, no leader, refused). */
+  readonly failedReads: readonly number[];
 }

@@ -28,7 +28,8 @@ export function hardStateEquals(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
 
-export type Role = 'follower' | 'candidate' | 'leader';
+/** A `preCandidate` asks whether it could win before it raises its term (pre-vote). */
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
 /**
  * Messages between replicas of one group, and the local ones the host feeds in.
@@ -38,6 +39,10 @@ export type Role = 'follower' | 'candidate' | 'leader';
  * - `app` / `appResp`: append entries and its answer.
  * - `heartbeat` / `heartbeatResp`: leadership and commit index, without entries.
  * - `vote` / `voteResp`: a candidate asking for a vote and the answer.
+ * - `preVote` / `preVoteResp`: would you vote for me in the next term? Nobody's term changes.
+ * - `timeoutNow`: a leader handing over leadership tells the target to campaign at once.
+ * - `readIndex` / `readLease` / `readIndexResp`: a follower asks the leader for a read index
+ *   (confirmed by a heartbeat round, or under the leader's lease) and gets it, or a refusal.
  */
 export type MessageType =
   | 'hup'
@@ -48,7 +53,13 @@ export type MessageType =
   | 'heartbeat'
   | 'heartbeatResp'
   | 'vote'
-  | 'voteResp';
+  | 'voteResp'
+  | 'preVote'
+  | 'preVoteResp'
+  | 'timeoutNow'
+  | 'readIndex'
+  | 'readLease'
+  | 'readIndexResp';
 
 /**
  * One shape for every message (fields a type does not use stay at their zero value), so
@@ -59,6 +70,10 @@ export type MessageType =
  *   for `vote`, the candidate's last index and term.
  * - `rejectHint`, `logTerm` on a rejected `appResp`: the follower's best guess of where the
  *   logs could agree, so the leader skips a whole term per round trip.
+ * - `index` on a `readIndexResp`: the read index granted (`reject` when refused).
+ * - `context`: for `heartbeat` / `heartbeatResp`, the read round it confirms; for
+ *   `readIndex` / `readLease` / `readIndexResp`, the requester's id for the read; for `vote` /
+ *   `preVote`, `CAMPAIGN_TRANSFER` when the election is a leader transfer.
  */
 export interface Message {
   readonly type: MessageType;
@@ -71,7 +86,11 @@ export interface Message {
   readonly commit: number;
   readonly reject: boolean;
   readonly rejectHint: number;
+  readonly context: number;
 }
+
+/** `context` of a vote request sent because the leader handed leadership over. */
+export const CAMPAIGN_TRANSFER = 1;
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
 
@@ -87,10 +106,19 @@ export function message(fields: Partial<Message> & Pick<Message, 'type'>): Messa
     commit: fields.commit ?? 0,
     reject: fields.reject ?? false,
     rejectHint: fields.rejectHint ?? 0,
+    context: fields.context ?? 0,
   };
 }
 
 /** Messages that only ever travel from the host into its own node. */
 export function isLocalMessage(type: MessageType): boolean {
   return type === 'hup' || type === 'beat';
+}
+
+/**
+ * Requests a follower passes on to whichever node leads: they carry no term (0), so a change
+ * of term does not void them and they never change anyone's term.
+ */
+export function isTermless(type: MessageType): boolean {
+  return type === 'prop' || type === 'readIndex' || type === 'readLease';
 }

@@ -9,7 +9,9 @@ import { Cluster } from '../support/cluster.ts';
  *   nodes 1 2 3                       the group (must come first)
  *   log <id> term=<t> <terms...>      start <id> from a log with these entry terms
  *   campaign <id> | propose <id> <text> | tick <id> [n]
- *   stabilize                         deliver until quiet, printing every message
+ *   read <id> <context>               ask <id> for a read index (printed when stabilized)
+ *   transfer <leader> <target>        hand leadership over
+ *   stabilize                         deliver until quiet, printing every message and read
  *   cut <a> <b> | isolate <id> | recover | crash <id> | restart <id>
  *   status                            each node's role, term, leader, commit and log terms
  */
@@ -30,9 +32,16 @@ export function runScenario(script: string): string {
     }
     return cluster;
   };
-  const printTraffic = () => {
+  let readsPrinted = 0;
+  const printTraffic = (c: Cluster) => {
     for (const m of traffic) out.push(formatMessage(m));
     traffic = [];
+    for (const read of c.reads.slice(readsPrinted)) {
+      out.push(
+        `  read ${read.context} on ${read.id}: ${read.index === 'failed' ? 'failed' : `index ${read.index}`}`,
+      );
+    }
+    readsPrinted = c.reads.length;
   };
 
   for (const raw of script.split('\n')) {
@@ -70,7 +79,13 @@ export function runScenario(script: string): string {
         break;
       case 'stabilize':
         started().stabilize();
-        printTraffic();
+        printTraffic(started());
+        break;
+      case 'read':
+        started().node(num(0)).readIndex(num(1));
+        break;
+      case 'transfer':
+        out.push(started().node(num(0)).transferLeadership(num(1)));
         break;
       case 'cut':
         started().cut(num(0), num(1));
@@ -111,13 +126,26 @@ function formatMessage(m: Message): string {
       );
       break;
     case 'vote':
+    case 'preVote':
       parts.push(`last=${m.index}/${m.logTerm}`);
+      if (m.context !== 0) parts.push('transfer');
       break;
     case 'voteResp':
+    case 'preVoteResp':
       parts.push(m.reject ? 'rejected' : 'granted');
       break;
     case 'heartbeat':
-      parts.push(`commit=${m.commit}`);
+      parts.push(`commit=${m.commit}`, `round=${m.context}`);
+      break;
+    case 'heartbeatResp':
+      parts.push(`round=${m.context}`);
+      break;
+    case 'readIndex':
+    case 'readLease':
+      parts.push(`read=${m.context}`);
+      break;
+    case 'readIndexResp':
+      parts.push(`read=${m.context}`, m.reject ? 'refused' : `index=${m.index}`);
       break;
     case 'prop':
       parts.push(`entries=${m.entries.length}`);

@@ -1,12 +1,14 @@
 import type { Entry, Message, MessageType, NodeId } from '../../src/raft/types.ts';
 import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
-import { type NodeFactory, ReplicaHost } from './replica-host.ts';
+import { type NodeFactory, type ReadyReport, ReplicaHost } from './replica-host.ts';
 
 export interface ClusterOptions {
   readonly ids: readonly NodeId[];
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
   readonly maxBytesPerAppend?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
   readonly seed?: number;
   readonly factory?: NodeFactory;
   /** Logs to start from, by node: the term of each entry from index 1, and the hard state term. */
@@ -25,6 +27,12 @@ export class Cluster {
   readonly #ignored = new Set<MessageType>();
   /** Every message delivered, for tests that inspect traffic. */
   readonly delivered: Message[] = [];
+  /** Read states and failed reads, as the nodes handed them out, oldest first. */
+  readonly reads: {
+    readonly id: NodeId;
+    readonly context: number;
+    readonly index: number | 'failed';
+  }[] = [];
   /** Called on each delivered message; a test may record or rewrite traffic. */
   onDeliver?: (m: Message) => Message | undefined;
 
@@ -47,6 +55,8 @@ export class Cluster {
           electionTicks: options.electionTicks ?? 10,
           heartbeatTicks: options.heartbeatTicks ?? 1,
           maxBytesPerAppend: options.maxBytesPerAppend,
+          preVote: options.preVote,
+          checkQuorum: options.checkQuorum,
           seed: options.seed ?? 1,
           factory: options.factory,
         },
@@ -130,12 +140,18 @@ export class Cluster {
     for (let rounds = 0; rounds < 10_000; rounds++) {
       const outbox: Message[] = [];
       for (const host of this.hosts.values()) {
-        if (!this.#down.has(host.id)) outbox.push(...host.processReady());
+        if (!this.#down.has(host.id))
+          outbox.push(...host.processReady((report) => this.#recordReads(report)));
       }
       if (outbox.length === 0) return;
       for (const m of outbox) this.deliver(m);
     }
     throw new Error('cluster did not stabilize');
+  }
+
+  #recordReads({ id, ready }: ReadyReport): void {
+    for (const { context, index } of ready.readStates) this.reads.push({ id, context, index });
+    for (const context of ready.failedReads) this.reads.push({ id, context, index: 'failed' });
   }
 
   /** Delivers one message now, unless a filter drops it. */

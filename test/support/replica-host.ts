@@ -13,6 +13,12 @@ export interface HostOptions {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
   readonly maxBytesPerAppend?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  readonly tickMs?: number;
+  readonly leaseDriftMarginMs?: number;
+  /** This replica's monotonic clock (the simulator skews and pauses it). */
+  readonly clock?: (id: NodeId) => number;
   readonly seed: number;
   readonly factory?: NodeFactory;
 }
@@ -75,6 +81,11 @@ export class ReplicaHost {
       electionTicks: options.electionTicks,
       heartbeatTicks: options.heartbeatTicks,
       maxBytesPerAppend: options.maxBytesPerAppend,
+      preVote: options.preVote,
+      checkQuorum: options.checkQuorum,
+      tickMs: options.tickMs,
+      leaseDriftMarginMs: options.leaseDriftMarginMs,
+      clock: options.clock ? () => (options.clock as (id: NodeId) => number)(this.id) : undefined,
     });
   }
 }
