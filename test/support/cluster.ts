@@ -9,6 +9,9 @@ export interface ClusterOptions {
   readonly maxBytesPerAppend?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
+  readonly tickMs?: number;
+  readonly leaseDriftMarginMs?: number;
+  readonly clock?: (id: NodeId) => number;
   readonly seed?: number;
   readonly factory?: NodeFactory;
   /** Logs to start from, by node: the term of each entry from index 1, and the hard state term. */
@@ -57,6 +60,9 @@ export class Cluster {
           maxBytesPerAppend: options.maxBytesPerAppend,
           preVote: options.preVote,
           checkQuorum: options.checkQuorum,
+          tickMs: options.tickMs,
+          leaseDriftMarginMs: options.leaseDriftMarginMs,
+          clock: options.clock,
           seed: options.seed ?? 1,
           factory: options.factory,
         },
