@@ -19,13 +19,13 @@ const { values } = parseArgs({
 const steps = Number(values.steps);
 const seed = Number(values.seed);
 const nodes = Number(values.nodes);
-const factory = values.plant === undefined ? undefined : PLANTED_BUGS[values.plant];
+const planted = values.plant === undefined ? undefined : PLANTED_BUGS[values.plant];
 if (
   !Number.isSafeInteger(steps) ||
   steps <= 0 ||
   !Number.isSafeInteger(seed) ||
   (nodes !== 3 && nodes !== 5) ||
-  (values.plant !== undefined && !factory)
+  (values.plant !== undefined && !planted)
 ) {
   console.error('usage: npm run sim -- [--steps N] [--seed S] [--nodes 3|5] [--plant BUG]');
   console.error(`planted bugs (for tests): ${Object.keys(PLANTED_BUGS).join('; ')}`);
@@ -40,7 +40,8 @@ const result = new Simulation({
   seed,
   nodes,
   steps,
-  factory,
+  factory: planted?.factory,
+  ...planted?.options,
   onProgress: (done) => {
     const rate = Math.round(done / ((performance.now() - started) / 1000));
     console.log(`  ${done} steps (${rate} steps/s)`);
@@ -54,9 +55,13 @@ console.log(
     `steps/s      ${Math.round(result.steps / seconds)}`,
     `ticks        ${result.ticks}`,
     `elections    ${result.elections}`,
-    `committed    ${result.committed} entries (${result.applied} client entries applied on all nodes)`,
+    `committed    ${result.committed} entries (${result.writesAcked} writes acknowledged)`,
+    `reads        ${result.readsServed} served, ${result.readsFailed} failed (retried by clients)`,
     `checks       ${result.checks}`,
     `crashes      ${result.crashes}`,
+    `pauses       ${result.pauses}`,
+    `transfers    ${result.transfers}`,
+    `rejoins      ${result.rejoins}`,
     `partitions   ${result.partitions}`,
     `calm phases  ${result.heals}`,
   ].join('\n'),

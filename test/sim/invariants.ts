@@ -19,7 +19,7 @@ function entryKey(entry: Entry): string {
  *   the same entry (so, by induction, the logs agree up to there);
  * - committed entries never change: once any node counts an index committed, every node
  *   that counts it committed holds the same entry there (what state-machine safety rests on);
- * - leader completeness: a new leader holds every entry committed so far;
+ * - leader completeness: a new leader holds every entry committed in earlier terms;
  * - commits are safe: when an index is first committed, no node lacking that entry could
  *   win an election, i.e. no node is at least as up to date as a majority while lacking it.
  *   Raft's proof says no such node exists; checking it at commit time catches an unsafe
@@ -33,6 +33,12 @@ export class InvariantChecker {
   readonly #entryAt = new Map<string, { data: string; prevTerm: number }>();
   /** committedTerm[i] = term of the entry committed at index i (log matching covers its data). */
   readonly #committedTerm: number[] = [0];
+  /**
+   * committedIn[i] = the term in which index i was first seen committed (the observer's term).
+   * Leader completeness binds leaders of later terms only: a leader of an older term can still
+   * be elected late, by delayed votes, and it can commit nothing.
+   */
+  readonly #committedIn: number[] = [0];
   readonly #commitSeen = new Map<NodeId, number>();
   /** applied[i] = key of the entry applied at index i, by whichever node applied it first. */
   readonly #applied: string[] = [];
@@ -71,6 +77,7 @@ export class InvariantChecker {
     }
     this.#leaderOfTerm.set(node.term, id);
     for (let i = 1; i < this.#committedTerm.length; i++) {
+      if (this.#committedIn[i] >= node.term) continue;
       const term = node.log.term(i);
       if (term !== this.#committedTerm[i]) {
         throw new SafetyViolation(
@@ -106,6 +113,7 @@ export class InvariantChecker {
       const known = this.#committedTerm[i];
       if (known === undefined) {
         this.#committedTerm[i] = term;
+        this.#committedIn[i] = node.term;
         if (i === commit) this.#checkCommitIsSafe(i, term);
       } else if (known !== term) {
         throw new SafetyViolation(

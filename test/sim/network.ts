@@ -47,6 +47,11 @@ export class SimNetwork {
     }
   }
 
+  /** Puts a message back, to be delivered at `at` (its receiver cannot take it yet). */
+  hold(message: Message, at: number): void {
+    this.#inFlight.push({ deliverAt: at, message });
+  }
+
   /** Takes one message due by `now`, picked at random (so equal-time messages reorder). */
   takeDue(now: number): Message | undefined {
     for (let attempts = 0; attempts < 4 && this.#inFlight.length > 0; attempts++) {
@@ -65,6 +70,12 @@ export class SimNetwork {
 
   cutOneWay(from: NodeId, to: NodeId): void {
     this.#cut.add(`${from}>${to}`);
+  }
+
+  /** Cuts the link between `a` and `b`, both ways; other links stay up. */
+  cut(a: NodeId, b: NodeId): void {
+    this.cutOneWay(a, b);
+    this.cutOneWay(b, a);
   }
 
   /** Splits the nodes into `side` and the rest, both ways. */

@@ -1,6 +1,7 @@
-import { RaftNode } from '../../src/raft/raft.ts';
+import { type RaftConfig, RaftNode } from '../../src/raft/raft.ts';
 import type { Entry, Message, NodeId } from '../../src/raft/types.ts';
 import type { NodeFactory } from '../support/replica-host.ts';
+import type { SimulationOptions } from './simulation.ts';
 
 /** Commits an entry of an earlier term by counting replicas (Figure 8's trap). */
 class CommitsPreviousTermByCounting extends RaftNode {
@@ -30,10 +31,70 @@ class TruncatesOnDuplicateAppend extends RaftNode {
   }
 }
 
+/** Serves reads at its commit index without a heartbeat round confirming it still leads. */
+class ReadsWithoutHeartbeatRound extends RaftNode {
+  protected override readNeedsHeartbeatRound(): boolean {
+    return false;
+  }
+}
+
+/** Trusts its lease even when check-quorum is off (followers are then not sticky). */
+class LeaseWithoutCheckQuorum extends RaftNode {
+  protected override leaseReadsEnabled(): boolean {
+    return true;
+  }
+}
+
+/** Judges its lease by the time of its last tick: a pause that stops ticks stops the lease clock. */
+class LeaseClockedByTicks extends RaftNode {
+  readonly #clock: () => number;
+  #timeAtLastTick = 0;
+
+  constructor(config: RaftConfig) {
+    super(config);
+    this.#clock = config.clock ?? (() => 0);
+  }
+
+  override tick(): void {
+    this.#timeAtLastTick = this.#clock();
+    super.tick();
+  }
+
+  protected override now(): number {
+    return this.#timeAtLastTick;
+  }
+}
+
+/** Raises its term for every pre-vote, as if pre-vote were a real election. */
+class PreVoteRaisesTerm extends RaftNode {
+  protected override termDuringPreVote(): number {
+    return this.term + 1;
+  }
+}
+
+export interface PlantedBug {
+  readonly factory: NodeFactory;
+  /** Simulation settings the bug needs to matter (e.g. the setting it ignores). */
+  readonly options?: Partial<SimulationOptions>;
+}
+
 /** The bugs the simulator must catch, each one rule swapped in an otherwise correct node. */
-export const PLANTED_BUGS: Readonly<Record<string, NodeFactory>> = {
-  'commits a previous-term entry by counting replicas': (c) => new CommitsPreviousTermByCounting(c),
-  'grants two votes in one term': (c) => new GrantsTwoVotesInOneTerm(c),
-  'skips the up-to-date check': (c) => new SkipsUpToDateCheck(c),
-  'truncates on a duplicated append': (c) => new TruncatesOnDuplicateAppend(c),
+export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
+  'commits a previous-term entry by counting replicas': {
+    factory: (c) => new CommitsPreviousTermByCounting(c),
+  },
+  'grants two votes in one term': { factory: (c) => new GrantsTwoVotesInOneTerm(c) },
+  'skips the up-to-date check': { factory: (c) => new SkipsUpToDateCheck(c) },
+  'truncates on a duplicated append': { factory: (c) => new TruncatesOnDuplicateAppend(c) },
+  'serves a read without the heartbeat round': {
+    factory: (c) => new ReadsWithoutHeartbeatRound(c),
+  },
+  'serves lease reads without check-quorum': {
+    factory: (c) => new LeaseWithoutCheckQuorum(c),
+    options: { checkQuorum: false },
+  },
+  'keeps a lease across a pause longer than the margin allows': {
+    factory: (c) => new LeaseClockedByTicks(c),
+  },
+  'raises the term in pre-vote': { factory: (c) => new PreVoteRaisesTerm(c) },
 };

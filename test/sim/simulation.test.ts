@@ -1,31 +1,64 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PLANTED_BUGS } from './planted-bugs.ts';
-import { replayCommand, Simulation, type SimulationResult } from './simulation.ts';
+import {
+  replayCommand,
+  Simulation,
+  type SimulationOptions,
+  type SimulationResult,
+} from './simulation.ts';
 
 function describeFailure(result: SimulationResult, plant?: string): string {
   return `violation at step ${result.violation?.step} (seed ${result.seed}, ${result.nodes} nodes): ${result.violation?.message}\nreplay: ${replayCommand(result, plant)}`;
 }
 
+/** Runs seeds 1, 2, ... on 3 and 5 nodes until one breaks an invariant, within `budget` steps. */
+function firstViolation(
+  options: Partial<SimulationOptions>,
+  budget: number,
+): { caught?: SimulationResult; spent: number } {
+  let spent = 0;
+  for (let seed = 1; spent < budget; seed++) {
+    for (const nodes of [3, 5] as const) {
+      const result = new Simulation({ seed, nodes, steps: 100_000, ...options }).run();
+      spent += result.steps;
+      if (result.violation) return { caught: result, spent };
+    }
+  }
+  return { spent };
+}
+
 describe('seeded cluster simulation', () => {
-  // 240,000 steps in all: chaos and calm phases over 3- and 5-node groups.
+  const runs: SimulationResult[] = [];
+  // 240,000 steps in all: chaos, calm and rejoin phases over 3- and 5-node groups.
   for (const [nodes, seed] of [
     [3, 101],
     [3, 102],
     [5, 201],
     [5, 202],
   ] as const) {
-    it(`${nodes} nodes, seed ${seed}: safety after every step, liveness after every heal`, () => {
+    it(`${nodes} nodes, seed ${seed}: safety after every step, reads against the history, liveness after every heal`, () => {
       const result = new Simulation({ seed, nodes, steps: 60_000 }).run();
       if (result.violation) expect.fail(describeFailure(result));
+      runs.push(result);
       expect(result.steps).toBeGreaterThanOrEqual(60_000);
       // The run must have exercised what it claims to check.
       expect(result.elections).toBeGreaterThan(5);
       expect(result.crashes).toBeGreaterThan(0);
       expect(result.partitions).toBeGreaterThan(0);
-      expect(result.committed).toBeGreaterThan(100);
+      expect(result.writesAcked).toBeGreaterThan(100);
+      expect(result.readsServed).toBeGreaterThan(100);
     });
   }
+
+  it('the runs above paused nodes, transferred leadership and brought cut-off followers back', () => {
+    const total = (key: 'pauses' | 'transfers' | 'rejoins') =>
+      runs.reduce((sum, run) => sum + run[key], 0);
+    expect(runs).toHaveLength(4);
+    expect(total('pauses')).toBeGreaterThan(10);
+    expect(total('transfers')).toBeGreaterThan(5);
+    expect(total('rejoins')).toBeGreaterThan(3);
+  });
 
   it('property: any seed, 3 or 5 nodes, short runs keep every invariant', () => {
     // fast-check prints the seed and path that replay a failure; the message names the
@@ -42,26 +75,20 @@ describe('seeded cluster simulation', () => {
       { numRuns: 25 },
     );
   });
+
+  it('clocks running slower than the drift margin allows break leases, and the checker sees it', () => {
+    const { caught, spent } = firstViolation({ clockDrift: 'beyond' }, 2_000_000);
+    if (!caught) expect.fail(`no broken lease within ${spent} steps`);
+    console.log(`beyond the drift margin: caught after ${spent} steps: ${describeFailure(caught)}`);
+    expect(caught.violation?.message).toMatch(/broken lease|stale read/);
+  });
 });
 
 describe('planted bugs: the simulator catches each within its budget', () => {
-  const STEPS_PER_RUN = 100_000;
-  const BUDGET = 2_000_000;
-  for (const [bug, factory] of Object.entries(PLANTED_BUGS)) {
+  for (const [bug, { factory, options }] of Object.entries(PLANTED_BUGS)) {
     it(bug, () => {
-      let spent = 0;
-      let caught: SimulationResult | undefined;
-      for (let seed = 1; spent < BUDGET && !caught; seed++) {
-        for (const nodes of [3, 5] as const) {
-          const result = new Simulation({ seed, nodes, steps: STEPS_PER_RUN, factory }).run();
-          spent += result.steps;
-          if (result.violation) {
-            caught = result;
-            break;
-          }
-        }
-      }
-      if (!caught) expect.fail(`not caught within ${BUDGET} steps`);
+      const { caught, spent } = firstViolation({ factory, ...options }, 2_000_000);
+      if (!caught) expect.fail(`not caught within ${spent} steps`);
       console.log(`${bug}: caught after ${spent} steps in all: ${describeFailure(caught, bug)}`);
       expect(caught.violation?.message).toMatch(/Violation|RaftInvariantError/);
     });

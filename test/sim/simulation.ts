@@ -1,6 +1,9 @@
+import type { ReadMode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import type { NodeId } from '../../src/raft/types.ts';
 import { type NodeFactory, ReplicaHost } from '../support/replica-host.ts';
+import { ClientWorkload } from './clients.ts';
+import { SimClocks } from './clocks.ts';
 import { InvariantChecker, SafetyViolation } from './invariants.ts';
 import { RELIABLE, SimNetwork } from './network.ts';
 
@@ -10,11 +13,16 @@ export interface SimulationOptions {
   readonly steps: number;
   /** Builds each node: a test passes a subclass to plant a bug. */
   readonly factory?: NodeFactory;
+  /** Check-quorum on the nodes (default on); leases are only sound with it. */
+  readonly checkQuorum?: boolean;
+  /**
+   * How fast node clocks may run against real time: `within` the lease's drift margin
+   * (the default; the lease must then be safe), or `beyond` it (a lease may then be unsafe).
+   */
+  readonly clockDrift?: 'within' | 'beyond';
   /** Called every `PROGRESS_EVERY` steps, for long runs. */
   readonly onProgress?: (steps: number) => void;
 }
-
-const PROGRESS_EVERY = 100_000;
 
 export interface SimulationResult {
   readonly seed: number;
@@ -24,49 +32,87 @@ export interface SimulationResult {
   readonly elections: number;
   /** Highest index committed (entries committed in all, no-ops included). */
   readonly committed: number;
-  /** Client entries applied, summed over nodes (replays after restarts included). */
-  readonly applied: number;
+  readonly writesAcked: number;
+  readonly readsServed: number;
+  readonly readsFailed: number;
   readonly checks: number;
   readonly crashes: number;
+  readonly pauses: number;
   readonly partitions: number;
+  readonly transfers: number;
   readonly heals: number;
+  readonly rejoins: number;
   /** The first property found broken, with the step it broke at; undefined on a clean run. */
   readonly violation?: { readonly step: number; readonly message: string };
 }
 
+const PROGRESS_EVERY = 100_000;
 const ELECTION_TICKS = 10;
-/** After the network heals, a leader must be elected and commit a new proposal within this. */
+const TICK_MS = 10;
+/** The lease lasts (10 - 1) × 10 - 20 = 70 ms: safe while a leader's clock runs at >= 0.78. */
+const LEASE_DRIFT_MARGIN_MS = 20;
+/** After the network heals, a leader must commit a new write and serve a read within this. */
 const LIVENESS_TICKS = 20 * ELECTION_TICKS;
 const PROPOSAL_BYTES = 4;
 
+type Phase = 'chaos' | 'calm' | 'rejoin';
+
 /**
- * A seeded run of a whole Raft group through chaos. It alternates two phases:
+ * A seeded run of a whole Raft group. It moves through three kinds of phase:
  * - chaos: messages dropped, duplicated, delayed and reordered; symmetric and one-way
- *   partitions; nodes crashing (losing all they had not persisted) and restarting;
+ *   partitions; nodes crashing (losing all they had not persisted) and restarting; nodes
+ *   paused as by a long garbage collection (their clocks run on); leaders cut off part way
+ *   through their first appends; leadership transfers;
  * - calm: every node up, the network reliable; within `LIVENESS_TICKS` a leader must commit a
- *   proposal made after the calm began.
- * Clients propose throughout, on any node. A step is one node tick, one message delivered, or
- * one proposal; the invariant checker runs on every `Ready`, so after every step. The same
- * seed replays the same run exactly.
+ *   write made after the calm began, and a read must be served;
+ * - rejoin: once a leader is settled, one follower is cut off for several election timeouts
+ *   and comes back: the leader must stay the leader, in the same term (pre-vote's promise).
+ * Clients write, and read by ReadIndex and by lease, on any node throughout; every read is
+ * checked against the acknowledged writes. Node clocks run at their own rates. A step is one
+ * node tick, one message delivered, or one client request; the invariant checker runs on
+ * every `Ready`, so after every step. The same seed replays the same run exactly.
  */
 export class Simulation {
   readonly #options: SimulationOptions;
   readonly #random: SeededRandom;
   readonly #network: SimNetwork;
+  readonly #clocks = new SimClocks();
   readonly #checker = new InvariantChecker(() => this.#hosts.map((host) => host.node));
+  readonly #clients = new ClientWorkload((term) => {
+    const leader = this.#hosts.find(
+      (h) => !this.#down.has(h.id) && h.node.role === 'leader' && h.node.term > term,
+    );
+    return leader?.id;
+  });
   readonly #hosts: ReplicaHost[] = [];
   readonly #ids: NodeId[];
-  readonly #down = new Set<NodeId>();
+  /** Crashed nodes, with the tick each comes back at. */
+  readonly #down = new Map<NodeId, number>();
   #step = 0;
   #now = 0;
   #nextProposal = 1;
+  #phase: Phase = 'chaos';
   /** A partition due at a given step (cutting a new leader off part way through its work). */
   #pendingPartition: { side: NodeId[]; atStep: number } | undefined;
+  /** Partitions due at a given tick, in chaos. */
+  #scheduled: { atTick: number; side: NodeId[] }[] = [];
   /** Chance of a fault per tick in this chaos phase: some phases are turbulent. */
   #faultRate = 0;
-  #stats = { elections: 0, applied: 0, crashes: 0, partitions: 0, heals: 0 };
-  /** During calm: the first proposal id that proves progress, and the tick it is due by. */
-  #calm: { firstProposal: number; deadline: number; satisfied: boolean } | undefined;
+  /** Chance of a client write per tick: some chaos phases are nearly idle. */
+  #writeRate = 0.5;
+  #stats = {
+    elections: 0,
+    crashes: 0,
+    pauses: 0,
+    partitions: 0,
+    transfers: 0,
+    heals: 0,
+    rejoins: 0,
+  };
+  /** During calm: the first write and read ids that prove progress, and the tick they are due by. */
+  #calm:
+    | { firstProposal: number; firstRead: number; deadline: number; wrote: boolean; read: boolean }
+    | undefined;
 
   constructor(options: SimulationOptions) {
     this.#options = options;
@@ -81,13 +127,21 @@ export class Simulation {
       64,
       1 << 20,
     ]);
+    const beyond = options.clockDrift === 'beyond';
     for (const id of this.#ids) {
+      // Within the margin: 0.85 to 1.15. Beyond it: 0.3 to 0.5, leases outlive the stickiness.
+      const rate = beyond ? 0.3 + this.#random.int(21) / 100 : 0.85 + this.#random.int(31) / 100;
+      this.#clocks.setRate(id, rate);
       this.#hosts.push(
         new ReplicaHost(id, {
           voters: this.#ids,
           electionTicks: ELECTION_TICKS,
           heartbeatTicks: 1,
           maxBytesPerAppend,
+          checkQuorum: options.checkQuorum ?? true,
+          tickMs: TICK_MS,
+          leaseDriftMarginMs: LEASE_DRIFT_MARGIN_MS,
+          clock: (node) => this.#clocks.now(node),
           seed: options.seed,
           factory: options.factory,
         }),
@@ -106,32 +160,17 @@ export class Simulation {
   }
 
   #runPhase(): void {
-    const calm = this.#random.chance(0.35);
-    const length = calm ? LIVENESS_TICKS + 10 : 50 + this.#random.int(300);
-    if (calm) this.#beginCalm();
-    else this.#beginChaos();
-    for (let t = 0; t < length && this.#step < this.#options.steps; t++) {
-      this.#tick();
-      if (!calm) this.#maybeInjectFault();
-      this.#checkLiveness();
-    }
+    const draw = this.#random.int(20);
+    this.#phase = draw < 7 ? 'calm' : draw < 9 ? 'rejoin' : 'chaos';
+    if (this.#phase === 'chaos') this.#runChaos();
+    else if (this.#phase === 'calm') this.#runCalm();
+    else this.#runRejoin();
     this.#calm = undefined;
     this.#pendingPartition = undefined;
+    this.#scheduled = [];
   }
 
-  #beginCalm(): void {
-    this.#network.heal();
-    this.#network.faults = RELIABLE;
-    for (const id of [...this.#down]) this.#restart(id);
-    this.#stats.heals++;
-    this.#calm = {
-      firstProposal: this.#nextProposal,
-      deadline: this.#now + LIVENESS_TICKS,
-      satisfied: false,
-    };
-  }
-
-  #beginChaos(): void {
+  #runChaos(): void {
     const r = this.#random;
     this.#network.faults = {
       drop: r.pick([0, 0.02, 0.1, 0.3]),
@@ -140,6 +179,87 @@ export class Simulation {
       maxDelay: 1 + r.int(2 * ELECTION_TICKS),
     };
     this.#faultRate = r.pick([0.02, 0.05, 0.2]);
+    // Idle stretches matter: only then can a follower that stops hearing the leader still be
+    // as up to date as the others, and win an election while the old leader holds a lease.
+    this.#writeRate = r.pick([0.5, 0.1, 0.02]);
+    const length = 50 + r.int(300);
+    for (let t = 0; t < length && this.#running(); t++) {
+      this.#tick();
+      this.#maybeInjectFault();
+      for (const due of this.#scheduled.filter((s) => s.atTick <= this.#now)) {
+        this.#network.partition(due.side, this.#ids);
+      }
+      this.#scheduled = this.#scheduled.filter((s) => s.atTick > this.#now);
+    }
+  }
+
+  #runCalm(): void {
+    this.#settle();
+    this.#writeRate = 0.5;
+    this.#calm = {
+      firstProposal: this.#nextProposal,
+      firstRead: this.#clients.nextRead,
+      deadline: this.#now + LIVENESS_TICKS,
+      wrote: false,
+      read: false,
+    };
+    for (let t = 0; t < LIVENESS_TICKS + 10 && this.#running(); t++) {
+      this.#tick();
+      const calm = this.#calm;
+      if (this.#now >= calm.deadline && !(calm.wrote && calm.read)) {
+        throw new SafetyViolation(
+          `liveness: within ${LIVENESS_TICKS} ticks of the network healing, ${calm.wrote ? '' : 'no write committed '}${calm.read ? '' : 'no read served '}(leaders: ${this.#leaders() || 'none'})`,
+        );
+      }
+    }
+  }
+
+  /** A follower cut off and brought back must not unseat a settled leader (pre-vote). */
+  #runRejoin(): void {
+    this.#settle();
+    const leader = this.#waitForLeader(LIVENESS_TICKS);
+    for (let t = 0; t < 3 * ELECTION_TICKS && this.#running(); t++) this.#tick();
+    if (!this.#running()) return;
+    const settled = this.#hosts[leader - 1].node;
+    const term = settled.term;
+    if (settled.role !== 'leader') return; // changed while settling (a restarted node's term)
+    const follower = this.#random.pick(this.#ids.filter((id) => id !== leader));
+    this.#network.partition([follower], this.#ids);
+    this.#stats.rejoins++;
+    for (let t = 0; t < 6 * ELECTION_TICKS && this.#running(); t++) this.#tick();
+    this.#network.heal();
+    for (let t = 0; t < 3 * ELECTION_TICKS && this.#running(); t++) {
+      this.#tick();
+      if (settled.role !== 'leader' || settled.term !== term) {
+        throw new SafetyViolation(
+          `disruption: node ${follower}, cut off and back, unseated leader ${leader} of term ${term} (now ${this.#leaders() || 'no leader'})`,
+        );
+      }
+    }
+  }
+
+  /** Heals everything: all nodes up and awake, the network reliable. */
+  #settle(): void {
+    this.#network.heal();
+    this.#network.faults = RELIABLE;
+    this.#clocks.resumeAll();
+    for (const id of [...this.#down.keys()]) this.#restart(id);
+    this.#stats.heals++;
+  }
+
+  #waitForLeader(withinTicks: number): NodeId {
+    for (let t = 0; t < withinTicks; t++) {
+      const leader = this.#hosts.find((h) => h.node.role === 'leader');
+      if (leader) return leader.id;
+      this.#tick();
+    }
+    throw new SafetyViolation(
+      `liveness: no leader within ${withinTicks} ticks of the network healing`,
+    );
+  }
+
+  #running(): boolean {
+    return this.#step < this.#options.steps;
   }
 
   #maybeInjectFault(): void {
@@ -147,7 +267,7 @@ export class Simulation {
     if (!r.chance(this.#faultRate)) return;
     const live = this.#ids.filter((id) => !this.#down.has(id));
     const leader = this.#hosts.find((h) => !this.#down.has(h.id) && h.node.role === 'leader')?.id;
-    switch (r.int(7)) {
+    switch (r.int(10)) {
       case 0:
         if (live.length > 0) this.#crash(r.pick(live));
         return;
@@ -156,7 +276,7 @@ export class Simulation {
         if (leader !== undefined) this.#crash(leader);
         return;
       case 2:
-        if (this.#down.size > 0) this.#restart(r.pick([...this.#down]));
+        if (this.#down.size > 0) this.#restart(r.pick([...this.#down.keys()]));
         return;
       case 3: {
         const side = this.#ids.filter(() => r.chance(0.5));
@@ -174,22 +294,64 @@ export class Simulation {
         this.#network.cutOneWay(r.pick(this.#ids), r.pick(this.#ids));
         this.#stats.partitions++;
         return;
+      case 6: {
+        // A long garbage-collection pause: a leader's long enough for the others to move on.
+        const victim = leader !== undefined && r.chance(0.7) ? leader : r.pick(this.#ids);
+        const ticks =
+          victim === leader ? (2 + r.int(3)) * ELECTION_TICKS : 1 + r.int(3 * ELECTION_TICKS);
+        this.#clocks.pause(victim, this.#clocks.realMs + ticks * TICK_MS);
+        this.#stats.pauses++;
+        return;
+      }
+      case 7:
+        if (leader !== undefined) {
+          this.#hosts[leader - 1].node.transferLeadership(r.pick(this.#ids));
+          this.#afterStep(this.#hosts[leader - 1]);
+          this.#stats.transfers++;
+        }
+        return;
+      case 8:
+        // Split brain in the making (a bridge, in a quiet spell): one follower loses the
+        // leader but not the others, so it times out and wins through them, about when the
+        // leader, lease in hand, is cut off from everyone.
+        if (leader !== undefined) {
+          this.#network.cut(leader, r.pick(this.#ids.filter((id) => id !== leader)));
+          this.#writeRate = 0.02;
+          this.#scheduled.push({
+            atTick: this.#now + ELECTION_TICKS - 2 + r.int(ELECTION_TICKS),
+            side: [leader],
+          });
+          this.#stats.partitions++;
+        }
+        return;
       default:
         this.#network.heal();
     }
   }
 
+  #awake(id: NodeId): boolean {
+    return !this.#down.has(id) && !this.#clocks.isPaused(id);
+  }
+
   #tick(): void {
     this.#now++;
+    this.#clocks.realMs += TICK_MS;
+    for (const [id, at] of this.#down) if (at <= this.#now) this.#restart(id);
+    for (const id of this.#clocks.takeResumed()) this.#onResume(id);
     for (const host of this.#hosts) {
-      if (this.#down.has(host.id)) continue;
+      if (!this.#awake(host.id)) continue;
       host.node.tick();
       this.#afterStep(host);
     }
-    if (this.#random.chance(0.5)) this.#propose();
+    if (this.#random.chance(this.#writeRate)) this.#propose();
+    if (this.#random.chance(0.5)) this.#read();
     let delivered = 0;
     for (let m = this.#network.takeDue(this.#now); m; m = this.#network.takeDue(this.#now)) {
       if (this.#down.has(m.to) || !this.#network.connected(m.from, m.to)) continue;
+      if (this.#clocks.isPaused(m.to)) {
+        this.#network.hold(m, this.#now + 1); // waits in the socket until the pause ends
+        continue;
+      }
       const host = this.#hosts[m.to - 1];
       host.node.step(m);
       this.#afterStep(host);
@@ -198,10 +360,28 @@ export class Simulation {
     }
   }
 
+  /**
+   * A node wakes from a pause. Half the time a read reaches it before anything else: a leader
+   * must not trust a lease its clock says has run out, however few ticks it saw, nor its
+   * commit index without a heartbeat round.
+   */
+  #onResume(id: NodeId): void {
+    if (this.#down.has(id) || !this.#random.chance(0.5)) return;
+    this.#read(id);
+  }
+
+  /** Where a client sends a request: half the time a node that believes it leads, as clients mostly do. */
+  #liveNode(): ReplicaHost | undefined {
+    const awake = this.#ids.filter((id) => this.#awake(id));
+    if (awake.length === 0) return undefined;
+    const leaders = awake.filter((id) => this.#hosts[id - 1].node.role === 'leader');
+    const pool = leaders.length > 0 && this.#random.chance(0.5) ? leaders : awake;
+    return this.#hosts[this.#random.pick(pool) - 1];
+  }
+
   #propose(): void {
-    const live = this.#ids.filter((id) => !this.#down.has(id));
-    if (live.length === 0) return;
-    const host = this.#hosts[this.#random.pick(live) - 1];
+    const host = this.#liveNode();
+    if (!host) return;
     const count = 1 + this.#random.int(3);
     const data: Uint8Array[] = [];
     for (let i = 0; i < count; i++) {
@@ -209,56 +389,68 @@ export class Simulation {
       new DataView(bytes.buffer).setUint32(0, this.#nextProposal++);
       data.push(bytes);
     }
-    host.node.propose(data);
+    this.#clients.proposed(host.id, host.node.propose(data));
     this.#afterStep(host);
   }
 
-  /** One step done: run the node's `Ready` through the checker and onto the network. */
+  #read(on?: NodeId, mode?: ReadMode): void {
+    const host = on === undefined ? this.#liveNode() : this.#hosts[on - 1];
+    if (!host) return;
+    const readMode = mode ?? (this.#random.chance(0.5) ? 'lease' : 'read-index');
+    host.node.readIndex(
+      this.#clients.startRead(host.id, readMode, this.#step + 1, host.node.term),
+      readMode,
+    );
+    this.#afterStep(host);
+  }
+
+  /** One step done: run the node's `Ready` through the checkers and onto the network. */
   #afterStep(host: ReplicaHost): void {
+    if (++this.#step % PROGRESS_EVERY === 0) this.#options.onProgress?.(this.#step);
     if (this.#pendingPartition && this.#step >= this.#pendingPartition.atStep) {
       this.#network.partition(this.#pendingPartition.side, this.#ids);
       this.#pendingPartition = undefined;
       this.#stats.partitions++;
     }
-    if (++this.#step % PROGRESS_EVERY === 0) this.#options.onProgress?.(this.#step);
     const messages = host.processReady(({ id, ready }) => {
       this.#checker.onReady(id, host.node, ready);
+      this.#clients.onReady(id, ready, this.#checker.committedIndex, this.#step);
       if (ready.softState?.role === 'leader') this.#onElected(id);
+      const calm = this.#calm;
+      if (!calm) return;
       for (const entry of ready.committedEntries) {
         if (entry.data.length !== PROPOSAL_BYTES) continue;
-        this.#stats.applied++;
         const proposal = new DataView(entry.data.buffer, entry.data.byteOffset).getUint32(0);
-        if (this.#calm && proposal >= this.#calm.firstProposal) this.#calm.satisfied = true;
+        if (proposal >= calm.firstProposal) calm.wrote = true;
       }
+      if (ready.readStates.some((read) => read.context >= calm.firstRead)) calm.read = true;
     });
     for (const m of messages) this.#network.send(m, this.#now);
   }
 
   /**
-   * A new leader is often cut off at once, from some or all of its followers (in chaos):
-   * entries then sit on a minority under one term while another term's leader writes the same
+   * A new leader is often cut off part way through its first appends (in chaos): entries
+   * then sit on a minority under one term while another term's leader writes the same
    * indexes, which is where commit and election rules get tested hardest.
    */
   #onElected(id: NodeId): void {
     this.#stats.elections++;
-    if (this.#calm || !this.#random.chance(0.5)) return;
+    if (this.#phase !== 'chaos' || !this.#random.chance(0.5)) return;
     const side = this.#ids.filter((other) => other === id || this.#random.chance(0.3));
     this.#pendingPartition = { side, atStep: this.#step + this.#random.int(12) };
   }
 
-  #checkLiveness(): void {
-    const calm = this.#calm;
-    if (!calm || calm.satisfied || this.#now < calm.deadline) return;
-    const leaders = this.#hosts
-      .filter((h) => h.node.role === 'leader')
-      .map((h) => `${h.id}@${h.node.term}`);
-    throw new SafetyViolation(
-      `liveness: no proposal committed within ${LIVENESS_TICKS} ticks of the network healing (leaders: ${leaders.join(', ') || 'none'})`,
-    );
+  #leaders(): string {
+    return this.#hosts
+      .filter((h) => !this.#down.has(h.id) && h.node.role === 'leader')
+      .map((h) => `${h.id}@${h.node.term}`)
+      .join(', ');
   }
 
+  /** A crash lasts one to five election timeouts, unless a fault or a calm phase ends it sooner. */
   #crash(id: NodeId): void {
-    this.#down.add(id);
+    this.#down.set(id, this.#now + (1 + this.#random.int(5)) * ELECTION_TICKS);
+    this.#clients.crashed(id);
     this.#stats.crashes++;
   }
 
@@ -276,6 +468,9 @@ export class Simulation {
       ticks: this.#now,
       ...this.#stats,
       committed: this.#checker.committedIndex,
+      writesAcked: this.#clients.writesAcked,
+      readsServed: this.#clients.readsServed,
+      readsFailed: this.#clients.readsFailed,
       checks: this.#checker.checks,
       violation,
     };
