@@ -54,7 +54,9 @@ export interface RaftConfig {
    * Lease reads, allowed only with check-quorum: the nominal tick interval, and the margin
    * for clocks running at different rates. The lease lasts
    * `(electionTicks - 1) × tickMs - leaseDriftMarginMs` from when its heartbeat round was
-   * sent; without `tickMs` there are no leases.
+   * sent; without `tickMs` there are no leases. With leases the host must never tick faster
+   * than one tick per `tickMs` of real time (no catching up after a stall): a follower's
+   * stickiness, which the lease rests on, is counted in ticks.
    */
   readonly tickMs?: number;
   readonly leaseDriftMarginMs?: number;

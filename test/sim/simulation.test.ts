@@ -87,7 +87,7 @@ describe('seeded cluster simulation', () => {
 describe('planted bugs: the simulator catches each within its budget', () => {
   for (const [bug, { factory, options }] of Object.entries(PLANTED_BUGS)) {
     it(bug, () => {
-      const { caught, spent } = firstViolation({ factory, ...options }, 2_000_000);
+      const { caught, spent } = firstViolation({ factory, ...options }, 4_000_000);
       if (!caught) expect.fail(`not caught within ${spent} steps`);
       console.log(`${bug}: caught after ${spent} steps in all: ${describeFailure(caught, bug)}`);
       expect(caught.violation?.message).toMatch(/Violation|RaftInvariantError/);
