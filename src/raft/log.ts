@@ -1,17 +1,19 @@
 import { collectEntries, entrySize, type LogStorage } from '../storage/log-storage.ts';
 import { invariant } from './invariant.ts';
-import type { Entry } from './types.ts';
+import type { Entry, SnapshotMeta } from './types.ts';
 
 /**
  * The log as the core sees it: the durable prefix in `storage`, then the `unstable` entries
  * appended here but not yet persisted by the host. Unstable entries start at `#unstableFrom`
  * and may overlap the end of storage when a new leader overwrote a persisted suffix; they
- * win over what storage holds at the same index.
+ * win over what storage holds at the same index. A snapshot received from the leader and not
+ * yet persisted (`#pendingSnapshot`) replaces everything storage holds up to its index.
  */
 export class RaftLog {
   readonly storage: LogStorage;
   #unstable: Entry[] = [];
   #unstableFrom: number;
+  #pendingSnapshot: SnapshotMeta | undefined;
   /** Highest index known to be on a majority. */
   committed: number;
   /** Highest index handed to the host to apply. */
@@ -20,7 +22,8 @@ export class RaftLog {
   constructor(storage: LogStorage, applied = 0) {
     this.storage = storage;
     this.#unstableFrom = storage.lastIndex() + 1;
-    this.committed = storage.hardState().commit;
+    // A snapshot is committed state, whether or not the hard state written with it says so.
+    this.committed = Math.max(storage.hardState().commit, storage.snapshot().index);
     invariant(
       applied <= this.committed,
       () => `applied ${applied} is past the committed index ${this.committed}`,
@@ -29,12 +32,12 @@ export class RaftLog {
   }
 
   firstIndex(): number {
-    return this.storage.firstIndex();
+    return this.#pendingSnapshot ? this.#pendingSnapshot.index + 1 : this.storage.firstIndex();
   }
 
   lastIndex(): number {
     if (this.#unstable.length > 0) return this.#unstableFrom + this.#unstable.length - 1;
-    return this.storage.lastIndex();
+    return this.#pendingSnapshot ? this.#pendingSnapshot.index : this.storage.lastIndex();
   }
 
   lastTerm(): number {
@@ -46,6 +49,9 @@ export class RaftLog {
     if (index >= this.#unstableFrom) {
       const entry = this.#unstable[index - this.#unstableFrom];
       return entry === undefined ? undefined : entry.term;
+    }
+    if (this.#pendingSnapshot) {
+      return index === this.#pendingSnapshot.index ? this.#pendingSnapshot.term : undefined;
     }
     return this.storage.term(index);
   }
@@ -152,13 +158,46 @@ export class RaftLog {
     return this.#unstable.length > 0;
   }
 
-  /** Committed entries not yet handed out to apply. */
+  /** Committed entries not yet handed out to apply (none that a snapshot covers). */
   nextCommittedEntries(maxBytes: number): Entry[] {
-    return this.slice(this.applied + 1, this.committed + 1, maxBytes);
+    return this.slice(this.#firstToApply(), this.committed + 1, maxBytes);
   }
 
   hasNextCommittedEntries(): boolean {
-    return this.committed > this.applied;
+    return this.committed >= this.#firstToApply();
+  }
+
+  #firstToApply(): number {
+    return Math.max(this.applied + 1, this.firstIndex());
+  }
+
+  /**
+   * Replaces the whole log by a snapshot of the leader's state (which this log does not
+   * agree with at the snapshot's index): the host persists it and restores its state
+   * machine from it, as the next `Ready` says.
+   */
+  restore(snapshot: SnapshotMeta): void {
+    invariant(
+      snapshot.index > this.committed,
+      () =>
+        `restoring a snapshot at ${snapshot.index}, at or below the commit index ${this.committed}`,
+    );
+    this.#pendingSnapshot = snapshot;
+    this.#unstable = [];
+    this.#unstableFrom = snapshot.index + 1;
+    this.committed = snapshot.index;
+  }
+
+  /** The snapshot the host has to persist and restore, if any. */
+  pendingSnapshot(): SnapshotMeta | undefined {
+    return this.#pendingSnapshot;
+  }
+
+  /** The host persisted the snapshot at `index` and restored its state machine from it. */
+  snapshotStableTo(index: number): void {
+    if (this.#pendingSnapshot?.index !== index) return;
+    this.#pendingSnapshot = undefined;
+    this.applied = Math.max(this.applied, index);
   }
 
   /**

@@ -3,9 +3,11 @@ import { Inflights } from './inflights.ts';
 /**
  * How the leader replicates to one follower:
  * - `probe`: the match is unknown; one append at a time until one is accepted;
- * - `replicate`: the follower is in line; appends stream, up to the inflight window.
+ * - `replicate`: the follower is in line; appends stream, up to the inflight window;
+ * - `snapshot`: the follower needs entries already compacted away; nothing is sent until the
+ *   host reports the snapshot transfer done or failed (or the follower answers past it).
  */
-export type ProgressState = 'probe' | 'replicate';
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /** The leader's view of one follower's log (etcd's tracker.Progress, in spirit). */
 export class Progress {
@@ -20,6 +22,8 @@ export class Progress {
   sentCommit = 0;
   /** Heard from since the last check (for check-quorum). */
   recentActive = false;
+  /** In `snapshot`: the index of the snapshot being sent. */
+  pendingSnapshot = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {
@@ -28,20 +32,38 @@ export class Progress {
   }
 
   isPaused(): boolean {
-    return this.state === 'probe' ? this.probeSent : this.inflights.full();
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflights.full();
+      default:
+        return true;
+    }
   }
 
+  /** Back to one append at a time; after a snapshot, from just past it. */
   becomeProbe(): void {
+    const afterSnapshot = this.state === 'snapshot' ? this.pendingSnapshot + 1 : 0;
     this.state = 'probe';
     this.probeSent = false;
-    this.next = this.match + 1;
+    this.pendingSnapshot = 0;
+    this.next = Math.max(this.match + 1, afterSnapshot);
     this.inflights.reset();
   }
 
   becomeReplicate(): void {
     this.state = 'replicate';
     this.probeSent = false;
+    this.pendingSnapshot = 0;
     this.next = this.match + 1;
+    this.inflights.reset();
+  }
+
+  becomeSnapshot(snapshotIndex: number): void {
+    this.state = 'snapshot';
+    this.probeSent = false;
+    this.pendingSnapshot = snapshotIndex;
     this.inflights.reset();
   }
 

@@ -18,6 +18,7 @@ import {
   NONE,
   type NodeId,
   type Role,
+  type SnapshotMeta,
 } from './types.ts';
 
 export interface RaftConfig {
@@ -35,6 +36,12 @@ export interface RaftConfig {
   readonly maxBytesPerAppend?: number;
   /** Appends in flight to one follower in the replicate state. */
   readonly maxInflightAppends?: number;
+  /**
+   * Bytes of entries a leader holds appended but not committed before it refuses proposals:
+   * a leader cut off from its followers refuses instead of growing. One proposal is always
+   * taken when nothing is pending, however large.
+   */
+  readonly maxUncommittedBytes?: number;
   /** Limit on the bytes of committed entries handed out by one `Ready`. */
   readonly maxApplyBytes?: number;
   /** Index already applied by the host's state machine (on restart). */
@@ -78,7 +85,7 @@ export type ProposeResult =
   | { readonly kind: 'forwarded'; readonly leader: NodeId }
   | {
       readonly kind: 'refused';
-      readonly reason: 'no-leader' | 'not-leader' | 'transferring';
+      readonly reason: 'no-leader' | 'not-leader' | 'transferring' | 'overloaded';
       readonly leader: NodeId;
     };
 
@@ -95,6 +102,7 @@ export type ReadMode = 'read-index' | 'lease';
 
 const DEFAULT_MAX_BYTES_PER_APPEND = 1 << 20;
 const DEFAULT_MAX_INFLIGHT_APPENDS = 256;
+const DEFAULT_MAX_UNCOMMITTED_BYTES = 64 << 20;
 const DEFAULT_MAX_APPLY_BYTES = 64 << 20;
 const EMPTY_DATA = new Uint8Array(0);
 type CampaignKind = 'pre-election' | 'election' | 'transfer';
@@ -126,6 +134,7 @@ export class RaftNode {
   readonly #heartbeatTicks: number;
   readonly #maxBytesPerAppend: number;
   readonly #maxInflightAppends: number;
+  readonly #maxUncommittedBytes: number;
   readonly #maxApplyBytes: number;
   readonly #forwardProposals: boolean;
   readonly #preVote: boolean;
@@ -133,6 +142,13 @@ export class RaftNode {
   readonly #leaseMs: number;
 
   #progress = new Map<NodeId, Progress>();
+  /**
+   * The leader's appended bytes, as (last index, running total) per batch: the bytes not yet
+   * committed are the total less the running total of the last batch wholly committed.
+   */
+  #appendedBatches: { lastIndex: number; total: number }[] = [];
+  #appendedBytes = 0;
+  #committedBytes = 0;
   #votes = new Map<NodeId, boolean>();
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
@@ -177,6 +193,7 @@ export class RaftNode {
     this.#heartbeatTicks = config.heartbeatTicks;
     this.#maxBytesPerAppend = config.maxBytesPerAppend ?? DEFAULT_MAX_BYTES_PER_APPEND;
     this.#maxInflightAppends = config.maxInflightAppends ?? DEFAULT_MAX_INFLIGHT_APPENDS;
+    this.#maxUncommittedBytes = config.maxUncommittedBytes ?? DEFAULT_MAX_UNCOMMITTED_BYTES;
     this.#maxApplyBytes = config.maxApplyBytes ?? DEFAULT_MAX_APPLY_BYTES;
     this.#forwardProposals = config.forwardProposals ?? true;
     this.#preVote = config.preVote ?? true;
@@ -312,8 +329,34 @@ export class RaftNode {
     return 'started';
   }
 
+  /**
+   * The host's word on a snapshot it was streaming to `to`: done (the follower has it) or
+   * failed. Either way the leader goes back to probing that follower, from past the snapshot
+   * when done.
+   */
+  reportSnapshot(to: NodeId, outcome: 'done' | 'failed'): void {
+    const progress = this.progress(to);
+    if (progress?.state !== 'snapshot') return;
+    if (outcome === 'failed') progress.pendingSnapshot = 0;
+    progress.becomeProbe();
+    // Wait for the follower's answer to the snapshot before sending more.
+    progress.probeSent = true;
+  }
+
+  /** The host could not reach `to`: stop streaming appends to it, probe instead. */
+  reportUnreachable(to: NodeId): void {
+    const progress = this.progress(to);
+    if (progress?.state === 'replicate') progress.becomeProbe();
+  }
+
+  /** Bytes the leader holds appended but not yet committed. */
+  uncommittedBytes(): number {
+    return this.#appendedBytes - this.#committedBytes;
+  }
+
   hasReady(): boolean {
     return (
+      this.log.pendingSnapshot() !== undefined ||
       this.#messages.length > 0 ||
       this.log.hasUnstableEntries() ||
       this.log.hasNextCommittedEntries() ||
@@ -340,6 +383,7 @@ export class RaftNode {
           ? softState
           : undefined,
       hardState: hardStateEquals(hardState, this.#prevHardState) ? undefined : hardState,
+      snapshot: this.log.pendingSnapshot(),
       entries: this.log.unstableEntries(),
       messages: this.#messages,
       committedEntries: this.log.nextCommittedEntries(this.#maxApplyBytes),
@@ -358,6 +402,7 @@ export class RaftNode {
     invariant(this.#readyOutstanding, 'advance() without ready()');
     this.#readyOutstanding = false;
     if (ready.hardState) this.#prevHardState = ready.hardState;
+    if (ready.snapshot) this.log.snapshotStableTo(ready.snapshot.index);
     const lastEntry = ready.entries.at(-1);
     if (lastEntry) this.log.stableTo(lastEntry.index, lastEntry.term);
     const lastApplied = ready.committedEntries.at(-1);
@@ -399,6 +444,21 @@ export class RaftNode {
   /** The time a lease is judged at: the monotonic clock now, never a count of ticks. */
   protected now(): number {
     return this.#clock();
+  }
+
+  /** Whether the entries from `next` on can still be sent, or were compacted into a snapshot. */
+  protected entriesAvailableFrom(next: number): boolean {
+    return this.log.term(next - 1) !== undefined;
+  }
+
+  /** The index a follower matches once it installed `snapshot`: the snapshot's last entry. */
+  protected matchAfterSnapshot(snapshot: SnapshotMeta): number {
+    return snapshot.index;
+  }
+
+  /** The leader's record of one follower, with its inflight window. */
+  protected newProgress(next: number, maxInflightAppends: number): Progress {
+    return new Progress(next, maxInflightAppends);
   }
 
   /** The term a pre-candidate holds while it asks: its own; only a real election raises it. */
@@ -451,7 +511,7 @@ export class RaftNode {
     this.#tickRole = this.#tickHeartbeat;
     const next = this.log.lastIndex() + 1;
     for (const id of this.#voters) {
-      const progress = new Progress(next, this.#maxInflightAppends);
+      const progress = this.newProgress(next, this.#maxInflightAppends);
       if (id === this.id) progress.becomeReplicate();
       this.#progress.set(id, progress);
     }
@@ -474,6 +534,9 @@ export class RaftNode {
     this.#randomizeElectionTimeout();
     this.#votes.clear();
     this.#progress.clear();
+    this.#appendedBatches = [];
+    this.#appendedBytes = 0;
+    this.#committedBytes = 0;
     this.#leaseRevoked = false;
     this.#failPendingReads();
   }
@@ -554,7 +617,7 @@ export class RaftNode {
       if (stickyToLeader && m.context !== CAMPAIGN_TRANSFER) return false;
     }
     if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) return true;
-    const fromLeader = m.type === 'app' || m.type === 'heartbeat';
+    const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
     this.#becomeFollower(m.term, fromLeader ? m.from : NONE);
     return true;
   }
@@ -565,7 +628,7 @@ export class RaftNode {
    * carrying our term. Anything else is dropped.
    */
   #answerStaleTerm(m: Message): void {
-    if (m.type === 'app' || m.type === 'heartbeat') {
+    if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
       this.#send(message({ type: 'appResp', to: m.from }));
     } else if (m.type === 'vote' || m.type === 'preVote') {
       this.#send(
@@ -637,6 +700,11 @@ export class RaftNode {
         this.lead = m.from;
         this.#handleHeartbeat(m);
         return;
+      case 'snap':
+        this.#electionElapsed = 0;
+        this.lead = m.from;
+        this.#handleSnapshot(m);
+        return;
       case 'timeoutNow':
         // The leader hands over: campaign now, past pre-vote and the others' stickiness.
         this.#campaign('transfer');
@@ -660,6 +728,7 @@ export class RaftNode {
     switch (m.type) {
       case 'app':
       case 'heartbeat':
+      case 'snap':
         // A leader of our term exists: the election is lost (§5.2).
         this.#becomeFollower(m.term, m.from);
         this.#stepFollower(m);
@@ -691,7 +760,9 @@ export class RaftNode {
         this.#broadcastHeartbeat();
         return;
       case 'prop':
-        if (this.leadTransferee !== NONE) return; // refused; the proposer learns by never seeing it applied
+        // Refused when transferring or overloaded; the proposer learns by never seeing it applied.
+        if (this.leadTransferee !== NONE) return;
+        if (!this.#roomForProposal(m.entries.map((entry) => entry.data))) return;
         this.#appendEntries(m.entries.map((entry) => entry.data));
         this.#broadcastAppend();
         return;
@@ -767,8 +838,35 @@ export class RaftNode {
       entries[i] = { term: this.term, index: ++index, type: 'normal', data: data[i] };
     }
     this.log.truncateAndAppend(entries);
+    let bytes = 0;
+    for (const d of data) bytes += d.byteLength;
+    if (bytes > 0) {
+      this.#appendedBytes += bytes;
+      this.#appendedBatches.push({ lastIndex: index, total: this.#appendedBytes });
+    }
     this.#progress.get(this.id)?.maybeUpdate(index);
     this.#maybeCommit();
+  }
+
+  #roomForProposal(data: readonly Uint8Array[]): boolean {
+    const pending = this.uncommittedBytes();
+    if (pending === 0) return true;
+    let bytes = 0;
+    for (const d of data) bytes += d.byteLength;
+    return pending + bytes <= this.#maxUncommittedBytes;
+  }
+
+  /** Batches now wholly committed no longer count against the uncommitted limit. */
+  #releaseCommittedBytes(): void {
+    let done = 0;
+    while (
+      done < this.#appendedBatches.length &&
+      this.#appendedBatches[done].lastIndex <= this.log.committed
+    ) {
+      this.#committedBytes = this.#appendedBatches[done].total;
+      done++;
+    }
+    if (done > 0) this.#appendedBatches.splice(0, done);
   }
 
   #maybeCommit(): boolean {
@@ -776,6 +874,7 @@ export class RaftNode {
     if (index > this.log.committed && this.mayCommitByCounting(index)) {
       const firstOfTerm = !this.#committedInOwnTerm();
       this.log.commitTo(index);
+      this.#releaseCommittedBytes();
       if (firstOfTerm && this.#committedInOwnTerm()) this.#releaseReadsBeforeFirstCommit();
       return true;
     }
@@ -821,12 +920,10 @@ export class RaftNode {
   #sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
     const progress = this.#progress.get(to) as Progress;
     if (progress.isPaused()) return false;
+    if (!this.entriesAvailableFrom(progress.next)) return this.#sendSnapshot(to, progress);
     const prevIndex = progress.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    invariant(
-      prevTerm !== undefined,
-      () => `no term for ${prevIndex}: snapshots are not supported yet`,
-    );
+    invariant(prevTerm !== undefined, () => `no term for ${prevIndex}: that entry was compacted`);
     const entries = this.log.slice(
       progress.next,
       this.log.lastIndex() + 1,
@@ -847,6 +944,41 @@ export class RaftNode {
     if (entries.length > 0) progress.sentEntries(entries[entries.length - 1].index);
     else if (progress.state === 'probe') progress.probeSent = true;
     return true;
+  }
+
+  /**
+   * The follower needs entries compacted into the snapshot: say so (the host streams the
+   * data), and send nothing more until the host reports on the transfer.
+   */
+  #sendSnapshot(to: NodeId, progress: Progress): boolean {
+    const snapshot = this.log.storage.snapshot();
+    invariant(
+      snapshot.index > 0,
+      () => `no snapshot to send ${to}, yet entries before ${progress.next} are gone`,
+    );
+    progress.becomeSnapshot(snapshot.index);
+    this.#send(message({ type: 'snap', to, snapshot }));
+    return true;
+  }
+
+  /**
+   * A snapshot from the leader (its data already here, by the host's snapshot path). One at
+   * or below our commit index says nothing new; one whose last entry we hold moves our commit
+   * index; any other replaces our log and state machine.
+   */
+  #handleSnapshot(m: Message): void {
+    const snapshot = m.snapshot as SnapshotMeta;
+    if (snapshot.index <= this.log.committed) {
+      this.#send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
+      return;
+    }
+    if (this.log.matchTerm(snapshot.index, snapshot.term)) {
+      this.log.commitTo(snapshot.index);
+      this.#send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
+      return;
+    }
+    this.log.restore(snapshot);
+    this.#send(message({ type: 'appResp', to: m.from, index: this.matchAfterSnapshot(snapshot) }));
   }
 
   #handleAppend(m: Message): void {
@@ -896,8 +1028,11 @@ export class RaftNode {
       return;
     }
     if (!progress.maybeUpdate(m.index)) return;
-    if (progress.state === 'probe') progress.becomeReplicate();
-    else progress.inflights.freeLE(m.index);
+    const caughtUp =
+      progress.state === 'probe' ||
+      (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshot);
+    if (caughtUp) progress.becomeReplicate();
+    else if (progress.state === 'replicate') progress.inflights.freeLE(m.index);
     if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) {
       this.#send(message({ type: 'timeoutNow', to: m.from }));
     }

@@ -1,4 +1,4 @@
-import type { Entry, HardState, Message, NodeId, Role } from './types.ts';
+import type { Entry, HardState, Message, NodeId, Role, SnapshotMeta } from './types.ts';
 
 /**
  * A read that may now be served: once this node has applied `index`, its state answers the
@@ -19,10 +19,16 @@ export interface SoftState {
  * Everything the core wants done, collected by `RaftNode.ready()`. The host handles one
  * `Ready` at a time, in this order, then calls `advance(ready)`:
  *
- * 1. Persist `hardState` (if present) and append `entries` to storage, durably.
+ * 1. Persist `snapshot` (if present, with the data received for it), then `hardState` (if
+ *    present), then append `entries`, durably, as one atomic write where the store allows
+ *    (a crash between them must leave the snapshot's index and term, the first log index
+ *    and the hard state in agreement). Restore the state machine from the snapshot.
  * 2. Only then send `messages`. A vote grant, an append acknowledgement and a commit index
  *    each promise something about the state written in step 1; sent before it is durable, a
  *    crash would break the promise (a second vote in one term, an acknowledged entry lost).
+ *    A `snap` message carries no data: stream the snapshot's data to its receiver on the
+ *    snapshot path, deliver the message after it, and report the outcome with
+ *    `reportSnapshot`.
  * 3. Apply `committedEntries` to the state machine, in order; serve each of `readStates`
  *    once the applied index reaches it; fail the reads in `failedReads` (retry them, perhaps
  *    on the leader `softState` names).
@@ -36,6 +42,8 @@ export interface Ready {
   readonly softState: SoftState | undefined;
   /** Present when it changed since the last `Ready`. */
   readonly hardState: HardState | undefined;
+  /** A snapshot from the leader to install: persist it and restore the state machine from it. */
+  readonly snapshot: SnapshotMeta | undefined;
   readonly entries: readonly Entry[];
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];

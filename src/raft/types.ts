@@ -24,6 +24,19 @@ export interface HardState {
 
 export const EMPTY_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 };
 
+/**
+ * What a snapshot stands for: the state after applying every entry up to `index` (whose term
+ * was `term`), and the voters then. The state itself is the host's: a `snap` message carries
+ * only this, and the host streams the data on its own path.
+ */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+  readonly voters: readonly NodeId[];
+}
+
+export const EMPTY_SNAPSHOT: SnapshotMeta = { index: 0, term: 0, voters: [] };
+
 export function hardStateEquals(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
@@ -43,6 +56,8 @@ export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
  * - `timeoutNow`: a leader handing over leadership tells the target to campaign at once.
  * - `readIndex` / `readLease` / `readIndexResp`: a follower asks the leader for a read index
  *   (confirmed by a heartbeat round, or under the leader's lease) and gets it, or a refusal.
+ * - `snap`: the leader tells a follower to install the snapshot in `snapshot`; the host sends
+ *   the snapshot's data on its own path first and delivers this message once the data is in.
  */
 export type MessageType =
   | 'hup'
@@ -59,7 +74,8 @@ export type MessageType =
   | 'timeoutNow'
   | 'readIndex'
   | 'readLease'
-  | 'readIndexResp';
+  | 'readIndexResp'
+  | 'snap';
 
 /**
  * One shape for every message (fields a type does not use stay at their zero value), so
@@ -87,6 +103,8 @@ export interface Message {
   readonly reject: boolean;
   readonly rejectHint: number;
   readonly context: number;
+  /** For `snap`: which snapshot to install. */
+  readonly snapshot: SnapshotMeta | undefined;
 }
 
 /** `context` of a vote request sent because the leader handed leadership over. */
@@ -107,6 +125,7 @@ export function message(fields: Partial<Message> & Pick<Message, 'type'>): Messa
     reject: fields.reject ?? false,
     rejectHint: fields.rejectHint ?? 0,
     context: fields.context ?? 0,
+    snapshot: fields.snapshot,
   };
 }
 

@@ -1,5 +1,12 @@
 import { invariant } from '../raft/invariant.ts';
-import { EMPTY_HARD_STATE, type Entry, type HardState } from '../raft/types.ts';
+import {
+  EMPTY_HARD_STATE,
+  EMPTY_SNAPSHOT,
+  type Entry,
+  type HardState,
+  type NodeId,
+  type SnapshotMeta,
+} from '../raft/types.ts';
 
 /**
  * The part of the log that the host has made durable, as the core reads it. Reads are
@@ -10,6 +17,8 @@ import { EMPTY_HARD_STATE, type Entry, type HardState } from '../raft/types.ts';
 export interface LogStorage {
   /** The hard state last persisted. */
   hardState(): HardState;
+  /** The latest snapshot taken or installed (index 0 when none). */
+  snapshot(): SnapshotMeta;
   /** Index of the first entry still held (entries before it were compacted). */
   firstIndex(): number;
   /** Index of the last entry held; `firstIndex() - 1` when empty. */
@@ -53,16 +62,67 @@ export function collectEntries(
   return bytes;
 }
 
+function sentinel(index: number, term: number): Entry {
+  return { term, index, type: 'normal', data: new Uint8Array(0) };
+}
+
 /**
  * The log kept in memory: `#entries[0]` is a sentinel standing for the last compacted entry
- * (index 0, term 0 for a fresh log), so `term(firstIndex() - 1)` is always answerable.
+ * (index 0, term 0 for a fresh log), so `term(firstIndex() - 1)` is always answerable. The
+ * log never starts after the snapshot: `firstIndex() - 1 <= snapshot().index`, so a follower
+ * that is sent the snapshot finds every entry after it here.
  */
 export class MemoryLogStorage implements LogStorage {
   #hardState: HardState = EMPTY_HARD_STATE;
-  #entries: Entry[] = [{ term: 0, index: 0, type: 'normal', data: new Uint8Array(0) }];
+  #snapshot: SnapshotMeta = EMPTY_SNAPSHOT;
+  #entries: Entry[] = [sentinel(0, 0)];
 
   hardState(): HardState {
     return this.#hardState;
+  }
+
+  snapshot(): SnapshotMeta {
+    return this.#snapshot;
+  }
+
+  /** Records that the host took a snapshot of its state at `index` (applied, so committed). */
+  createSnapshot(index: number, voters: readonly NodeId[]): SnapshotMeta {
+    invariant(
+      index > this.#snapshot.index && index <= this.lastIndex(),
+      () => `snapshot at ${index} outside (${this.#snapshot.index}, ${this.lastIndex()}]`,
+    );
+    this.#snapshot = { index, term: this.term(index) as number, voters: [...voters] };
+    return this.#snapshot;
+  }
+
+  /** Drops the entries before `index`; the entry at `index` becomes the sentinel. */
+  compact(index: number): void {
+    const offset = this.#entries[0].index;
+    if (index <= offset) return;
+    invariant(
+      index <= this.#snapshot.index,
+      () => `compacting to ${index} past the snapshot at ${this.#snapshot.index}`,
+    );
+    const kept = this.#entries.slice(index - offset);
+    kept[0] = sentinel(index, kept[0].term);
+    this.#entries = kept;
+  }
+
+  /**
+   * Installs a snapshot received from the leader: the log becomes empty after it, whatever
+   * it held. (An entry at the snapshot's index and term would mean the log agrees; the core
+   * only hands out a snapshot to install when it does not.)
+   */
+  applySnapshot(snapshot: SnapshotMeta): void {
+    invariant(
+      snapshot.index > this.#snapshot.index,
+      () => `snapshot at ${snapshot.index} is older than the one held (${this.#snapshot.index})`,
+    );
+    this.#snapshot = snapshot;
+    this.#entries = [sentinel(snapshot.index, snapshot.term)];
+    if (this.#hardState.commit < snapshot.index) {
+      this.#hardState = { ...this.#hardState, commit: snapshot.index };
+    }
   }
 
   firstIndex(): number {
