@@ -272,8 +272,10 @@ export class RaftNode {
   /** Proposes new entries, one per `data`; see `ProposeResult` for what may become of them. */
   propose(data: readonly Uint8Array[]): ProposeResult {
     if (this.role === 'leader') {
-      if (this.leadTransferee !== NONE)
+      if (this.leadTransferee !== NONE) {
         return { kind: 'refused', reason: 'transferring', leader: this.id };
+      }
+      if (!this.#roomForProposal(data)) return { kind: 'refused', reason: 'overloaded', leader: this.id };
       const firstIndex = this.log.lastIndex() + 1;
       this.#appendEntries(data);
       this.#broadcastAppend();

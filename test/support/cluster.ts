@@ -7,6 +7,8 @@ export interface ClusterOptions {
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
   readonly maxBytesPerAppend?: number;
+  readonly maxInflightAppends?: number;
+  readonly maxUncommittedBytes?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
   readonly tickMs?: number;
@@ -36,6 +38,9 @@ export class Cluster {
     readonly context: number;
     readonly index: number | 'failed';
   }[] = [];
+  /** While set, `snap` messages wait in `heldSnapshots`, as transfers still streaming. */
+  holdSnapshots = false;
+  readonly heldSnapshots: Message[] = [];
   /** Called on each delivered message; a test may record or rewrite traffic. */
   onDeliver?: (m: Message) => Message | undefined;
 
@@ -58,6 +63,8 @@ export class Cluster {
           electionTicks: options.electionTicks ?? 10,
           heartbeatTicks: options.heartbeatTicks ?? 1,
           maxBytesPerAppend: options.maxBytesPerAppend,
+          maxInflightAppends: options.maxInflightAppends,
+          maxUncommittedBytes: options.maxUncommittedBytes,
           preVote: options.preVote,
           checkQuorum: options.checkQuorum,
           tickMs: options.tickMs,
@@ -160,14 +167,41 @@ export class Cluster {
     for (const context of ready.failedReads) this.reads.push({ id, context, index: 'failed' });
   }
 
-  /** Delivers one message now, unless a filter drops it. */
+  /**
+   * Delivers one message now, unless a filter drops it. A `snap` message goes the way a host
+   * sends one: the snapshot's data first, then the message, then the outcome reported back.
+   */
   deliver(m: Message): void {
-    if (this.#down.has(m.to) || this.#down.has(m.from)) return;
-    if (this.#cut.has(`${m.from}>${m.to}`) || this.#ignored.has(m.type)) return;
-    const message = this.onDeliver ? this.onDeliver(m) : m;
+    if (m.type === 'snap' && this.holdSnapshots) {
+      this.heldSnapshots.push(m);
+      return;
+    }
+    const message = this.#passes(m) ? (this.onDeliver ? this.onDeliver(m) : m) : undefined;
+    if (m.type === 'snap' && !this.#down.has(m.from)) {
+      this.node(m.from).reportSnapshot(m.to, message ? 'done' : 'failed');
+    }
     if (!message) return;
     this.delivered.push(message);
+    if (message.type === 'snap' && message.snapshot) {
+      const index = message.snapshot.index;
+      this.host(message.to).receiveSnapshot(
+        index,
+        this.host(message.from).snapshotData(index) as number,
+      );
+    }
     this.node(message.to).step(message);
+  }
+
+  /** Finishes the snapshot transfers held so far. */
+  releaseSnapshots(): void {
+    this.holdSnapshots = false;
+    for (const m of this.heldSnapshots.splice(0)) this.deliver(m);
+    this.stabilize();
+  }
+
+  #passes(m: Message): boolean {
+    if (this.#down.has(m.to) || this.#down.has(m.from)) return false;
+    return !this.#cut.has(`${m.from}>${m.to}`) && !this.#ignored.has(m.type);
   }
 
   /** The applied data of `id`, as text, in order. */
