@@ -275,7 +275,9 @@ export class RaftNode {
       if (this.leadTransferee !== NONE) {
         return { kind: 'refused', reason: 'transferring', leader: this.id };
       }
-      if (!this.#roomForProposal(data)) return { kind: 'refused', reason: 'overloaded', leader: this.id };
+      if (!this.#roomForProposal(data)) {
+        return { kind: 'refused', reason: 'overloaded', leader: this.id };
+      }
       const firstIndex = this.log.lastIndex() + 1;
       this.#appendEntries(data);
       this.#broadcastAppend();
