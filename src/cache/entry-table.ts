@@ -1,0 +1,299 @@
+// The entries of one shard, laid out for a small per-entry cost and allocation-free reads:
+// a Map from key to slot, and per-slot metadata in typed arrays (the layout of
+// node-lru-cache). A slot is the handle eviction policies see. The table only stores; the
+// rules (conditions, capacity, versions) are the store's.
+//
+// It also keeps a point-in-time capture consistent while writes continue (copy-on-write):
+// a capture at index I walks the slots in order; before a write changes or removes an entry
+// the walk has not reached yet and that was live at I (version <= I), the table hands the
+// old entry to the capture. Values are never mutated in place, so "the old entry" is five
+// references, not a copy of its bytes: a snapshot costs memory only for the entries
+// overwritten while it runs, never a second copy of the store. Entries written after I carry
+// a version above I and the walk skips them.
+import { NO_EXPIRY } from './commands.ts';
+import { invariant } from './errors.ts';
+import type { EntryTableView } from './eviction-policy.ts';
+
+const NOT_INDEXED = -1;
+
+/** One entry as a snapshot holds it (replicated fields only). */
+export interface CapturedEntry {
+  key: string;
+  value: Uint8Array;
+  expiresAt: number;
+  createdAt: number;
+  version: number;
+}
+
+export class EntryTable implements EntryTableView {
+  #index = new Map<string, number>();
+  #keys: (string | undefined)[] = [];
+  #values: (Uint8Array | undefined)[] = [];
+  #expiresAt = new Float64Array(0);
+  #createdAt = new Float64Array(0);
+  #version = new Float64Array(0);
+  #lastAccessed = new Float64Array(0);
+  #bytes = new Uint32Array(0);
+  /** Dense list of the slots that have an expiry, for the leader's sampling; `#ttlPos` inverts it. */
+  #ttlSlots = new Int32Array(0);
+  #ttlPos = new Int32Array(0);
+  #ttlCount = 0;
+  #free: number[] = [];
+  #highWater = 0;
+  #totalBytes = 0;
+  #capture: EntryCapture | null = null;
+
+  get size(): number {
+    return this.#index.size;
+  }
+
+  get handleLimit(): number {
+    return this.#highWater;
+  }
+
+  /** Bytes charged for all entries. */
+  get totalBytes(): number {
+    return this.#totalBytes;
+  }
+
+  /** Entries that have an expiry time. */
+  get ttlCount(): number {
+    return this.#ttlCount;
+  }
+
+  /** The slot of the `i`-th entry with an expiry (0 <= i < ttlCount), in no useful order. */
+  ttlSlotAt(i: number): number {
+    return this.#ttlSlots[i];
+  }
+
+  /** The slot of `key`, or -1. */
+  slotOf(key: string): number {
+    return this.#index.get(key) ?? -1;
+  }
+
+  has(slot: number): boolean {
+    return this.#keys[slot] !== undefined;
+  }
+
+  key(slot: number): string {
+    return this.#keys[slot] as string;
+  }
+
+  value(slot: number): Uint8Array {
+    return this.#values[slot] as Uint8Array;
+  }
+
+  bytes(slot: number): number {
+    return this.#bytes[slot];
+  }
+
+  expiresAt(slot: number): number {
+    return this.#expiresAt[slot];
+  }
+
+  createdAt(slot: number): number {
+    return this.#createdAt[slot];
+  }
+
+  version(slot: number): number {
+    return this.#version[slot];
+  }
+
+  lastAccessed(slot: number): number {
+    return this.#lastAccessed[slot];
+  }
+
+  /** Replica-local: never part of the replicated state. */
+  touch(slot: number, now: number): void {
+    this.#lastAccessed[slot] = now;
+  }
+
+  *handles(): IterableIterator<number> {
+    for (const slot of this.#index.values()) yield slot;
+  }
+
+  insert(
+    key: string,
+    value: Uint8Array,
+    bytes: number,
+    expiresAt: number,
+    createdAt: number,
+    version: number,
+  ): number {
+    const slot = this.#free.length > 0 ? (this.#free.pop() as number) : this.#newSlot();
+    this.#index.set(key, slot);
+    this.#keys[slot] = key;
+    this.#values[slot] = value;
+    this.#bytes[slot] = bytes;
+    this.#createdAt[slot] = createdAt;
+    this.#version[slot] = version;
+    this.#lastAccessed[slot] = createdAt;
+    this.#expiresAt[slot] = NO_EXPIRY;
+    this.#setExpiry(slot, expiresAt);
+    this.#totalBytes += bytes;
+    return slot;
+  }
+
+  /** Replaces the value of a live entry; `createdAt` stays. */
+  update(slot: number, value: Uint8Array, bytes: number, expiresAt: number, version: number): void {
+    this.#beforeChange(slot);
+    this.#values[slot] = value;
+    this.#totalBytes += bytes - this.#bytes[slot];
+    this.#bytes[slot] = bytes;
+    this.#version[slot] = version;
+    this.#setExpiry(slot, expiresAt);
+  }
+
+  updateExpiry(slot: number, expiresAt: number, version: number): void {
+    this.#beforeChange(slot);
+    this.#version[slot] = version;
+    this.#setExpiry(slot, expiresAt);
+  }
+
+  remove(slot: number): void {
+    this.#beforeChange(slot);
+    this.#index.delete(this.#keys[slot] as string);
+    this.#setExpiry(slot, NO_EXPIRY);
+    this.#totalBytes -= this.#bytes[slot];
+    this.#keys[slot] = undefined;
+    this.#values[slot] = undefined;
+    this.#free.push(slot);
+  }
+
+  /**
+   * Starts a copy-on-write capture of the entries as they are now, which the caller declares
+   * to be the state at `index`. One at a time; `EntryCapture.close` ends it.
+   */
+  beginCapture(index: number): EntryCapture {
+    invariant(this.#capture === null, 'one capture at a time');
+    const capture = new EntryCapture(this, index, this.#highWater, () => {
+      this.#capture = null;
+    });
+    this.#capture = capture;
+    return capture;
+  }
+
+  get capturing(): boolean {
+    return this.#capture !== null;
+  }
+
+  /** The entry at `slot` as a capture holds it. */
+  read(slot: number): CapturedEntry {
+    return {
+      key: this.#keys[slot] as string,
+      value: this.#values[slot] as Uint8Array,
+      expiresAt: this.#expiresAt[slot],
+      createdAt: this.#createdAt[slot],
+      version: this.#version[slot],
+    };
+  }
+
+  #beforeChange(slot: number): void {
+    const capture = this.#capture;
+    if (capture?.wants(slot, this.#version[slot])) capture.preserve(this.read(slot));
+  }
+
+  #setExpiry(slot: number, expiresAt: number): void {
+    const had = this.#expiresAt[slot] !== NO_EXPIRY;
+    const has = expiresAt !== NO_EXPIRY;
+    this.#expiresAt[slot] = expiresAt;
+    if (had === has) return;
+    if (has) {
+      this.#ttlSlots[this.#ttlCount] = slot;
+      this.#ttlPos[slot] = this.#ttlCount++;
+    } else {
+      // Swap-remove keeps the list dense.
+      const pos = this.#ttlPos[slot];
+      const last = this.#ttlSlots[--this.#ttlCount];
+      this.#ttlSlots[pos] = last;
+      this.#ttlPos[last] = pos;
+      this.#ttlPos[slot] = NOT_INDEXED;
+    }
+  }
+
+  #newSlot(): number {
+    if (this.#highWater === this.#version.length) this.#grow(Math.max(16, this.#highWater * 2));
+    this.#keys.push(undefined);
+    this.#values.push(undefined);
+    return this.#highWater++;
+  }
+
+  #grow(length: number): void {
+    this.#expiresAt = grown(this.#expiresAt, new Float64Array(length));
+    this.#createdAt = grown(this.#createdAt, new Float64Array(length));
+    this.#version = grown(this.#version, new Float64Array(length));
+    this.#lastAccessed = grown(this.#lastAccessed, new Float64Array(length));
+    this.#bytes = grown(this.#bytes, new Uint32Array(length));
+    this.#ttlSlots = grown(this.#ttlSlots, new Int32Array(length));
+    this.#ttlPos = grown(this.#ttlPos, new Int32Array(length));
+  }
+}
+
+function grown<T extends Float64Array | Uint32Array | Int32Array>(old: T, fresh: T): T {
+  fresh.set(old as never);
+  return fresh;
+}
+
+/** A walk over the entries live at `index`, kept consistent by the table's copy-on-write. */
+export class EntryCapture {
+  readonly index: number;
+  #table: EntryTable;
+  #cursor = 0;
+  #end: number;
+  #preserved: CapturedEntry[] = [];
+  #onClose: () => void;
+  #closed = false;
+
+  constructor(table: EntryTable, index: number, end: number, onClose: () => void) {
+    this.#table = table;
+    this.index = index;
+    this.#end = end;
+    this.#onClose = onClose;
+  }
+
+  /** Whether the entry at `slot`, about to change, still has to be captured. */
+  wants(slot: number, version: number): boolean {
+    return slot >= this.#cursor && slot < this.#end && version <= this.index;
+  }
+
+  preserve(entry: CapturedEntry): void {
+    this.#preserved.push(entry);
+  }
+
+  /** Entries overwritten or removed before the walk reached them, held for this capture. */
+  get preservedCount(): number {
+    return this.#preserved.length;
+  }
+
+  /**
+   * Hands entries to `sink` until at least `budgetBytes` of keys and values went out or the
+   * capture is exhausted. Returns false once every entry has been handed out.
+   */
+  take(budgetBytes: number, sink: (entry: CapturedEntry) => void): boolean {
+    invariant(!this.#closed, 'capture is closed');
+    const table = this.#table;
+    let spent = 0;
+    while (spent < budgetBytes) {
+      const kept = this.#preserved.pop();
+      if (kept !== undefined) {
+        sink(kept);
+        spent += kept.key.length + kept.value.byteLength;
+        continue;
+      }
+      if (this.#cursor >= this.#end) return false;
+      const slot = this.#cursor++;
+      if (!table.has(slot) || table.version(slot) > this.index) continue;
+      const entry = table.read(slot);
+      sink(entry);
+      spent += entry.key.length + entry.value.byteLength;
+    }
+    return this.#cursor < this.#end || this.#preserved.length > 0;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#preserved = [];
+    this.#onClose();
+  }
+}
