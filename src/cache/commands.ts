@@ -244,7 +244,11 @@ function validateSetOptions(request: SetRequest, limits: CommandLimits): void {
     Number(request.px !== undefined) +
     Number(request.keepTtl === true);
   if (ttlOptions > 1) throw new InvalidTtlError('set takes at most one of ex, px and keepTtl');
-  if (request.ex !== undefined) validateTtl(request.ex * 1000, limits, 'ex');
+  if (request.ex !== undefined) {
+    if (!Number.isSafeInteger(request.ex))
+      throw new InvalidTtlError('ex must be a whole number of seconds');
+    validateTtl(request.ex * 1000, limits, 'ex');
+  }
   if (request.px !== undefined) validateTtl(request.px, limits, 'px');
   const condition = request.condition ?? 'none';
   if (condition !== 'none' && condition !== 'nx' && condition !== 'xx') {
