@@ -123,14 +123,35 @@ function benchMap() {
   return { insert, overwrite, get, perEntry, map };
 }
 
-// Two rounds: the first warms the JIT up and is thrown away.
-benchMap().map.clear();
-benchStore();
-const map = benchMap();
-const { map: _dropMap, ...mapResult } = map;
-_dropMap.clear();
-const store = benchStore();
-const { store: _dropStore, ...storeResult } = store;
+// Best of ROUNDS runs of each (the machine is shared and noisy; the first run also warms
+// the JIT up). Heap per entry is from the last run.
+const ROUNDS = 3;
+type Result = { insert: number; overwrite: number; get: number; perEntry: number };
+function best(run: () => Result): Result {
+  let top: Result | null = null;
+  for (let round = 0; round < ROUNDS; round++) {
+    const r = run();
+    top =
+      top === null
+        ? r
+        : {
+            insert: Math.max(top.insert, r.insert),
+            overwrite: Math.max(top.overwrite, r.overwrite),
+            get: Math.max(top.get, r.get),
+            perEntry: r.perEntry,
+          };
+  }
+  return top as Result;
+}
+const mapResult = best(() => {
+  const { map, ...result } = benchMap();
+  map.clear();
+  return result;
+});
+const storeResult = best(() => {
+  const { store: _store, ...result } = benchStore();
+  return result;
+});
 
 const rows = [
   ['SET (apply, new keys) ops/s', storeResult.insert, mapResult.insert],
@@ -159,6 +180,7 @@ const result = {
   keys: KEYS,
   valueBytes: VALUE_BYTES,
   commandsPerEntry: BATCH,
+  rounds: ROUNDS,
   node: process.version,
   nativeMsgpack: isNativeAccelerationEnabled,
   store: storeResult,

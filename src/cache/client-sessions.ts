@@ -74,11 +74,14 @@ export class ClientSessions {
     let record = this.#clients.get(clientId);
     if (record === undefined) {
       record = { maxSeq: seq, lastAt: this.#clock, outcomes: new Map() };
-    } else {
+      this.#clients.set(clientId, record);
+    } else if (record.lastAt !== this.#clock) {
+      // Move to the back of the activity order. Clients active at the same clock keep their
+      // relative order: it only has to be the same on every replica, and it is.
       this.#clients.delete(clientId);
+      this.#clients.set(clientId, record);
+      record.lastAt = this.#clock;
     }
-    this.#clients.set(clientId, record);
-    record.lastAt = this.#clock;
     record.outcomes.set(seq, outcome);
     if (seq > record.maxSeq) record.maxSeq = seq;
     if (record.outcomes.size > this.#limits.window) {

@@ -75,7 +75,7 @@ export function decodeEntry(bytes: Uint8Array): DecodedEntry {
   if (bytes[0] !== ENTRY_FORMAT_VERSION) return { kind: 'unsupported', version: bytes[0] };
   let body: unknown;
   try {
-    body = unpackr.unpack(bytes.subarray(1));
+    body = unpackr.unpack(plainView(bytes, 1));
   } catch {
     return { kind: 'malformed' };
   }
@@ -83,6 +83,15 @@ export function decodeEntry(bytes: Uint8Array): DecodedEntry {
   const [at, tuples] = body;
   if (!isTime(at) || !Array.isArray(tuples)) return { kind: 'malformed' };
   return { kind: 'ok', at, commands: tuples.map(tupleToCommand) };
+}
+
+/**
+ * The bytes after `offset` as a plain Uint8Array, never a Buffer: msgpackr copies each value
+ * with the input's own `slice`, and Buffer's runs a constructor several times slower per
+ * value. Decoded values are therefore Uint8Arrays.
+ */
+function plainView(bytes: Uint8Array, offset: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, bytes.byteLength - offset);
 }
 
 function commandToTuple(command: Command): unknown[] {
@@ -208,7 +217,7 @@ export function decodeChunk(bytes: Uint8Array): DecodedChunk {
   if (bytes.byteLength <= CHUNK_HEADER_BYTES) return { kind: 'corrupt', reason: 'chunk too short' };
   if (bytes[0] !== SNAPSHOT_FORMAT_VERSION) return { kind: 'unsupported', version: bytes[0] };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const body = bytes.subarray(CHUNK_HEADER_BYTES);
+  const body = plainView(bytes, CHUNK_HEADER_BYTES);
   if (view.getUint32(1) !== crc32(body))
     return { kind: 'corrupt', reason: 'chunk checksum mismatch' };
   try {

@@ -4,12 +4,14 @@
 import type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
 
 const NONE = -1;
+const PREV = 0;
+const NEXT = 1;
 
 export class LruPolicy implements EvictionPolicy {
   readonly name = 'lru';
   #view: EntryTableView | null = null;
-  #prev = new Int32Array(0);
-  #next = new Int32Array(0);
+  /** Per handle [prev, next], interleaved so that one entry's links share a cache line. */
+  #links = new Int32Array(0);
   /** Most recently used. */
   #head = NONE;
   /** Least recently used: the first victim. */
@@ -40,7 +42,8 @@ export class LruPolicy implements EvictionPolicy {
   }
 
   *victims(_bytesNeeded: number): Iterable<number> {
-    for (let handle = this.#tail; handle !== NONE; handle = this.#prev[handle]) yield handle;
+    for (let handle = this.#tail; handle !== NONE; handle = this.#links[handle * 2 + PREV])
+      yield handle;
   }
 
   /** Orders the live entries by their replica-local `lastAccessed`, oldest last. */
@@ -48,8 +51,7 @@ export class LruPolicy implements EvictionPolicy {
     const view = this.#view;
     this.#head = this.#tail = NONE;
     if (view === null) return;
-    this.#prev = new Int32Array(view.handleLimit);
-    this.#next = new Int32Array(view.handleLimit);
+    this.#links = new Int32Array(view.handleLimit * 2);
     const handles = [...view.handles()];
     handles.sort(
       (a, b) => view.lastAccessed(a) - view.lastAccessed(b) || view.version(a) - view.version(b),
@@ -58,30 +60,28 @@ export class LruPolicy implements EvictionPolicy {
   }
 
   #pushFront(handle: number): void {
-    this.#prev[handle] = NONE;
-    this.#next[handle] = this.#head;
-    if (this.#head !== NONE) this.#prev[this.#head] = handle;
+    const links = this.#links;
+    links[handle * 2 + PREV] = NONE;
+    links[handle * 2 + NEXT] = this.#head;
+    if (this.#head !== NONE) links[this.#head * 2 + PREV] = handle;
     this.#head = handle;
     if (this.#tail === NONE) this.#tail = handle;
   }
 
   #unlink(handle: number): void {
-    const prev = this.#prev[handle];
-    const next = this.#next[handle];
-    if (prev !== NONE) this.#next[prev] = next;
+    const links = this.#links;
+    const prev = links[handle * 2 + PREV];
+    const next = links[handle * 2 + NEXT];
+    if (prev !== NONE) links[prev * 2 + NEXT] = next;
     else this.#head = next;
-    if (next !== NONE) this.#prev[next] = prev;
+    if (next !== NONE) links[next * 2 + PREV] = prev;
     else this.#tail = prev;
   }
 
   #ensureRoom(handle: number): void {
-    if (handle < this.#prev.length) return;
-    const length = Math.max(handle + 1, this.#prev.length * 2, 16);
-    const prev = new Int32Array(length);
-    const next = new Int32Array(length);
-    prev.set(this.#prev);
-    next.set(this.#next);
-    this.#prev = prev;
-    this.#next = next;
+    if (handle * 2 < this.#links.length) return;
+    const links = new Int32Array(Math.max(handle + 1, this.#links.length, 16) * 2);
+    links.set(this.#links);
+    this.#links = links;
   }
 }

@@ -9,7 +9,7 @@ import {
 } from '../../src/cache/codec.ts';
 import type { Command } from '../../src/cache/commands.ts';
 
-const bytes = (text: string) => Buffer.from(text);
+const bytes = (text: string) => new Uint8Array(Buffer.from(text));
 
 const everyCommand: Command[] = [
   {
@@ -39,7 +39,7 @@ const everyCommand: Command[] = [
     clientId: 'c1',
     seq: 3,
     key: 'k',
-    value: Buffer.alloc(0),
+    value: new Uint8Array(0),
     expiresAt: 0,
     keepTtl: true,
     condition: 'xx',

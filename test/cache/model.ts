@@ -71,7 +71,7 @@ export class CacheModel {
   snapshotEntries(): CapturedEntry[] {
     return [...this.entries]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([key, entry]) => ({ key, ...entry }));
+      .map(([key, entry]) => ({ key, ...entry, value: new Uint8Array(entry.value) }));
   }
 
   #apply(at: number, command: Command): Outcome {

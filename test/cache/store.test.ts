@@ -132,7 +132,7 @@ describe('apply', () => {
       1000,
     );
     store.apply(1, prepared.payload);
-    expect(store.get('k', 1099)).toEqual(value(4));
+    expect(Buffer.from(store.get('k', 1099) ?? [])).toEqual(value(4));
     expect(store.ttl('k', 1050)).toBe(50);
     expect(store.get('k', 1100)).toBeUndefined();
     expect(store.ttl('k', 1100)).toBe(-2);
