@@ -21,6 +21,13 @@ export interface PreparedEntry {
   commands: Command[];
   /** For request i, the position of its outcome in `apply(...).outcomes`. */
   outcomeIndex: number[];
+  /**
+   * Bytes the entry adds if every write in it applies (negative if it frees more). While it
+   * is in flight, the host adds this to `inflightBytes` of later prepares.
+   */
+  bytesDelta: number;
+  /** Keys it evicts; while it is in flight, pass them as `inflightVictims`. */
+  evictedKeys: string[];
 }
 
 export interface PrepareOptions {
@@ -52,6 +59,8 @@ export function prepare(
     payload: encodeEntry({ at: now, commands: plan.commands }),
     commands: plan.commands,
     outcomeIndex,
+    bytesDelta: plan.bytesDelta,
+    evictedKeys: plan.evictedKeys,
   };
 }
 
@@ -99,7 +108,9 @@ export function toCommand(request: CommandRequest, now: number): Command {
 /** The running byte count of the entry being built, as if every write in it applies. */
 class RoomPlan {
   readonly commands: Command[] = [];
+  readonly evictedKeys: string[] = [];
   #entries: StoreEntries;
+  #startBytes: number;
   #store: CacheStore;
   #bytes: number;
   /** Bytes each key will hold after the commands planned so far (0: deleted). */
@@ -110,7 +121,12 @@ class RoomPlan {
     this.#store = store;
     this.#entries = store.entries;
     this.#bytes = store.entries.totalBytes + (options.inflightBytes ?? 0);
+    this.#startBytes = this.#bytes;
     this.#inflightVictims = options.inflightVictims ?? new Set();
+  }
+
+  get bytesDelta(): number {
+    return this.#bytes - this.#startBytes;
   }
 
   makeRoomFor(command: Command): void {
@@ -156,6 +172,7 @@ class RoomPlan {
         version: entries.version(slot),
       };
       this.commands.push(victim);
+      this.evictedKeys.push(key);
       freed += entries.bytes(slot);
       this.#planned.set(key, 0);
     }

@@ -201,6 +201,36 @@ function seededRandom(seed: number): () => number {
   };
 }
 
+describe('prepare with entries in flight', () => {
+  it('plans room for writes proposed but not applied yet', () => {
+    const store = new CacheStore({ capacityBytes: 4 * (ENTRY_OVERHEAD_BYTES + 11) });
+    const set = (seq: number, key: string): CommandRequest => ({
+      op: 'set',
+      clientId: 'c',
+      seq,
+      key,
+      value: value(10),
+    });
+    store.apply(1, prepare(store, [set(1, 'a'), set(2, 'b'), set(3, 'c')], 1).payload);
+    // Two entries prepared back to back, both before either applies.
+    const first = prepare(store, [set(4, 'd')], 2);
+    expect(first.evictedKeys).toEqual([]);
+    const naive = prepare(store, [set(5, 'e')], 2);
+    const planned = prepare(store, [set(5, 'e')], 2, {
+      inflightBytes: first.bytesDelta,
+      inflightVictims: new Set(first.evictedKeys),
+    });
+    expect(naive.evictedKeys).toEqual([]);
+    expect(planned.evictedKeys).toEqual(['a']);
+    store.apply(2, first.payload);
+    expect(store.apply(3, planned.payload).outcomes.map((o) => o.status)).toEqual([
+      'applied',
+      'applied',
+    ]);
+    expect(store.stats()).toMatchObject({ keys: 4, evictions: 1 });
+  });
+});
+
 describe('active expiry', () => {
   function storeWithTtls(expired: number, alive: number): CacheStore {
     const store = new CacheStore({ capacityBytes: 1e9 });
