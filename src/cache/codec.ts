@@ -1,8 +1,10 @@
 // The one module that turns cache commands, log entries and snapshot chunks into bytes and
 // back. Every msgpackr option that matters is set here, once:
 // - `copyBuffers: true`: a decoded value gets its own memory instead of a view into the
-//   received batch, so a stored value never keeps a whole entry alive and byte accounting
-//   tells the truth;
+//   received batch, so a kept value never keeps a whole entry alive and byte accounting
+//   tells the truth. One exception, `decodeEntry(bytes, true)`, used by apply alone: there
+//   values stay views because apply copies each one into the store's value pages before it
+//   returns (value-arena.ts), so a second copy would only cost time;
 // - `useRecords: false` and no `structures`: a record decodes without any shared table, as a
 //   log entry or snapshot must on another node or after a restart;
 // - `int64AsType: 'number'`: versions and times are safe integers, never bigints.
@@ -34,6 +36,7 @@ const msgpackOptions = {
 
 const packr = new Packr(msgpackOptions);
 const unpackr = new Unpackr(msgpackOptions);
+const viewingUnpackr = new Unpackr({ ...msgpackOptions, copyBuffers: false });
 
 const OP_SET = 1;
 const OP_DEL = 2;
@@ -69,13 +72,17 @@ export function encodeEntry(payload: EntryPayload): Uint8Array {
   return bytes;
 }
 
-/** Never throws: every replica reaches the same verdict on the same bytes. */
-export function decodeEntry(bytes: Uint8Array): DecodedEntry {
+/**
+ * Never throws: every replica reaches the same verdict on the same bytes. With
+ * `valuesAsViews`, values are views into `bytes`: only for a caller that copies them before
+ * `bytes` may change or go (the store's apply).
+ */
+export function decodeEntry(bytes: Uint8Array, valuesAsViews = false): DecodedEntry {
   if (bytes.byteLength < 2) return { kind: 'malformed' };
   if (bytes[0] !== ENTRY_FORMAT_VERSION) return { kind: 'unsupported', version: bytes[0] };
   let body: unknown;
   try {
-    body = unpackr.unpack(plainView(bytes, 1));
+    body = (valuesAsViews ? viewingUnpackr : unpackr).unpack(plainView(bytes, 1));
   } catch {
     return { kind: 'malformed' };
   }

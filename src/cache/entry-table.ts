@@ -6,13 +6,14 @@
 // It also keeps a point-in-time capture consistent while writes continue (copy-on-write):
 // a capture at index I walks the slots in order; before a write changes or removes an entry
 // the walk has not reached yet and that was live at I (version <= I), the table hands the
-// old entry to the capture. Values are never mutated in place, so "the old entry" is five
-// references, not a copy of its bytes: a snapshot costs memory only for the entries
-// overwritten while it runs, never a second copy of the store. Entries written after I carry
+// old entry to the capture. Value bytes are never overwritten in place (see value-arena.ts),
+// so "the old entry" is a view, not a copy of its bytes: a snapshot costs memory only for
+// the entries overwritten while it runs, never a second copy of the store. Entries written after I carry
 // a version above I and the walk skips them.
 import { NO_EXPIRY } from './commands.ts';
 import { invariant } from './errors.ts';
 import type { EntryTableView } from './eviction-policy.ts';
+import { DEFAULT_PAGE_BYTES, ValueArena } from './value-arena.ts';
 
 const NOT_INDEXED = -1;
 const META = 4;
@@ -33,7 +34,7 @@ export interface CapturedEntry {
 export class EntryTable implements EntryTableView {
   #index = new Map<string, number>();
   #keys: (string | undefined)[] = [];
-  #values: (Uint8Array | undefined)[] = [];
+  #values: ValueArena;
   /**
    * Per slot, interleaved so that one read touches one cache line: [expiresAt, lastAccessed,
    * version, createdAt]. A GET reads the first two.
@@ -48,6 +49,15 @@ export class EntryTable implements EntryTableView {
   #highWater = 0;
   #totalBytes = 0;
   #capture: EntryCapture | null = null;
+
+  constructor(pageBytes = DEFAULT_PAGE_BYTES) {
+    this.#values = new ValueArena(pageBytes);
+  }
+
+  /** Bytes the value pages hold: what the values really cost, dead bytes included. */
+  get valuePageBytes(): number {
+    return this.#values.heldBytes;
+  }
 
   get size(): number {
     return this.#index.size;
@@ -85,8 +95,9 @@ export class EntryTable implements EntryTableView {
     return this.#keys[slot] as string;
   }
 
+  /** A view of the stored bytes: never mutate it. */
   value(slot: number): Uint8Array {
-    return this.#values[slot] as Uint8Array;
+    return this.#values.view(slot);
   }
 
   bytes(slot: number): number {
@@ -129,7 +140,7 @@ export class EntryTable implements EntryTableView {
     const slot = this.#free.length > 0 ? (this.#free.pop() as number) : this.#newSlot();
     this.#index.set(key, slot);
     this.#keys[slot] = key;
-    this.#values[slot] = value;
+    this.#values.store(slot, value);
     this.#bytes[slot] = bytes;
     const base = slot * META;
     this.#meta[base + CREATED_AT] = createdAt;
@@ -144,7 +155,8 @@ export class EntryTable implements EntryTableView {
   /** Replaces the value of a live entry; `createdAt` stays. */
   update(slot: number, value: Uint8Array, bytes: number, expiresAt: number, version: number): void {
     this.#beforeChange(slot);
-    this.#values[slot] = value;
+    this.#values.release(slot);
+    this.#values.store(slot, value);
     this.#totalBytes += bytes - this.#bytes[slot];
     this.#bytes[slot] = bytes;
     this.#meta[slot * META + VERSION] = version;
@@ -163,7 +175,7 @@ export class EntryTable implements EntryTableView {
     this.#setExpiry(slot, NO_EXPIRY);
     this.#totalBytes -= this.#bytes[slot];
     this.#keys[slot] = undefined;
-    this.#values[slot] = undefined;
+    this.#values.release(slot);
     this.#free.push(slot);
   }
 
@@ -188,7 +200,7 @@ export class EntryTable implements EntryTableView {
   read(slot: number): CapturedEntry {
     return {
       key: this.#keys[slot] as string,
-      value: this.#values[slot] as Uint8Array,
+      value: this.#values.view(slot),
       expiresAt: this.expiresAt(slot),
       createdAt: this.createdAt(slot),
       version: this.version(slot),
@@ -221,12 +233,12 @@ export class EntryTable implements EntryTableView {
   #newSlot(): number {
     if (this.#highWater === this.#bytes.length) this.#grow(Math.max(16, this.#highWater * 2));
     this.#keys.push(undefined);
-    this.#values.push(undefined);
     return this.#highWater++;
   }
 
   #grow(length: number): void {
     this.#meta = grown(this.#meta, new Float64Array(length * META));
+    this.#values.grow(length);
     this.#bytes = grown(this.#bytes, new Uint32Array(length));
     this.#ttlSlots = grown(this.#ttlSlots, new Int32Array(length));
     this.#ttlPos = grown(this.#ttlPos, new Int32Array(length));

@@ -15,12 +15,10 @@
 // its own crc32 and its sequence number; the end chunk carries the entry count and a crc32
 // of every chunk before it, so a lost, repeated, reordered or damaged chunk is caught.
 
-import type { SessionLimits } from './client-sessions.ts';
 import { decodeChunk, encodeChunk, SNAPSHOT_FORMAT_VERSION, streamChecksum } from './codec.ts';
 import type { CapturedEntry } from './entry-table.ts';
 import { SnapshotCorruptError, UnsupportedFormatError } from './errors.ts';
-import type { EvictionPolicy } from './eviction-policy.ts';
-import { CacheStore, type StoreCapture } from './store.ts';
+import { CacheStore, type CacheStoreOptions, type StoreCapture } from './store.ts';
 
 const TAG_HEADER = 1;
 const TAG_ENTRIES = 2;
@@ -198,10 +196,8 @@ class SnapshotParser {
   }
 }
 
-export interface RestoreOptions {
-  policy?: EvictionPolicy;
-  sessions?: SessionLimits;
-}
+/** Everything but the capacity, which comes from the snapshot. */
+export type RestoreOptions = Omit<CacheStoreOptions, 'capacityBytes'>;
 
 /**
  * Builds a new store from a stream, verifying as it goes. The store is usable only after

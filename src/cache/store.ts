@@ -24,6 +24,8 @@ export interface CacheStoreOptions {
   /** Defaults to a plain LRU. */
   policy?: EvictionPolicy;
   sessions?: SessionLimits;
+  /** Size of the pages values are stored in (replica-local layout); 1 MiB by default. */
+  valuePageBytes?: number;
 }
 
 export interface ApplyResult {
@@ -53,6 +55,11 @@ export interface CacheStats {
   evictions: number;
   expirations: number;
   policy: string;
+  /**
+   * Replica-local: bytes of the pages that hold the values, dead bytes not yet reclaimed
+   * included. The real memory behind `bytes`' value part; see value-arena.ts for its bound.
+   */
+  valuePageBytes: number;
 }
 
 /** What the leader-side helpers (`prepare`, `expiryCycle`) read: the table, read-only. */
@@ -84,7 +91,7 @@ const MALFORMED: Outcome = Object.freeze({ status: 'refused', code: 'MALFORMED_C
 
 export class CacheStore {
   readonly capacityBytes: number;
-  #table = new EntryTable();
+  #table: EntryTable;
   #policy: EvictionPolicy;
   #sessions: ClientSessions;
   #appliedIndex = 0;
@@ -99,6 +106,7 @@ export class CacheStore {
       'capacityBytes must be a positive integer',
     );
     this.capacityBytes = options.capacityBytes;
+    this.#table = new EntryTable(options.valuePageBytes);
     this.#policy = options.policy ?? new LruPolicy();
     this.#sessions = new ClientSessions(options.sessions ?? DEFAULT_SESSION_LIMITS);
     this.#policy.attach(this.#table);
@@ -129,7 +137,8 @@ export class CacheStore {
   apply(index: number, payload: Uint8Array): ApplyResult {
     invariant(index > this.#appliedIndex, `apply of index ${index} after ${this.#appliedIndex}`);
     this.#appliedIndex = index;
-    const decoded = decodeEntry(payload);
+    // Values stay views into the payload: every stored value is copied into the table's pages.
+    const decoded = decodeEntry(payload, true);
     if (decoded.kind === 'unsupported')
       return { index, outcomes: [], refused: 'UNSUPPORTED_FORMAT' };
     if (decoded.kind === 'malformed') return { index, outcomes: [], refused: 'MALFORMED_COMMAND' };
@@ -197,6 +206,7 @@ export class CacheStore {
       evictions: this.#evictions,
       expirations: this.#expirations,
       policy: this.#policy.name,
+      valuePageBytes: this.#table.valuePageBytes,
     };
   }
 

@@ -27,6 +27,9 @@ import { CacheModel } from './model.ts';
 
 const CAPACITY = 800;
 const SESSIONS = { maxClients: 1000, window: 32, idleMs: 1e12 };
+/** Small value pages, so that page reclaiming runs often. */
+const PAGE_BYTES = 64;
+const storeOptions = { sessions: SESSIONS, valuePageBytes: PAGE_BYTES };
 const limits: CommandLimits = { ...DEFAULT_LIMITS, capacityBytes: CAPACITY };
 
 interface Replicas {
@@ -41,7 +44,7 @@ type RequestShape = CommandRequest extends infer R
   : never;
 
 function newStore() {
-  return new CacheStore({ capacityBytes: CAPACITY, sessions: SESSIONS });
+  return new CacheStore({ capacityBytes: CAPACITY, ...storeOptions });
 }
 
 /** Feeds one entry to both replicas and the model; checks outcomes and the memory bound. */
@@ -58,9 +61,17 @@ function commit(
   const fromFollower = real.follower.apply(index, payload);
   expect(fromLeader.outcomes).toEqual(expected);
   expect(fromFollower.outcomes).toEqual(expected);
+  // Pages hold at most twice the small values plus 1.5 pages, and the big values exactly.
+  let pageBound = 1.5 * PAGE_BYTES;
+  for (const entry of model.entries.values()) {
+    const length = entry.value.byteLength;
+    pageBound += length > PAGE_BYTES / 4 ? length : 2 * length;
+  }
   for (const store of [real.leader, real.follower]) {
-    expect(store.stats().bytes).toBe(model.bytes());
-    expect(store.stats().bytes).toBeLessThanOrEqual(CAPACITY);
+    const stats = store.stats();
+    expect(stats.bytes).toBe(model.bytes());
+    expect(stats.bytes).toBeLessThanOrEqual(CAPACITY);
+    expect(stats.valuePageBytes).toBeLessThanOrEqual(pageBound);
   }
   return fromLeader.outcomes;
 }
@@ -250,7 +261,7 @@ class Snapshot implements fc.Command<CacheModel, Replicas> {
       evictions: model.evictions,
       expirations: model.expirations,
     });
-    real.follower = restoreSnapshot(leaderChunks, { sessions: SESSIONS });
+    real.follower = restoreSnapshot(leaderChunks, storeOptions);
     expect(readSnapshot(snapshotChunks(real.follower))).toEqual(fromLeader);
   }
   toString = () => 'Snapshot';
