@@ -6,10 +6,10 @@
 // It also keeps a point-in-time capture consistent while writes continue (copy-on-write):
 // a capture at index I walks the slots in order; before a write changes or removes an entry
 // the walk has not reached yet and that was live at I (version <= I), the table hands the
-// old entry to the capture. Value bytes are never overwritten in place (see value-arena.ts),
-// so "the old entry" is a view, not a copy of its bytes: a snapshot costs memory only for
-// the entries overwritten while it runs, never a second copy of the store. Entries written after I carry
-// a version above I and the walk skips them.
+// old entry to the capture, its value copied out (a view would pin a whole value page). A
+// snapshot therefore costs memory only for the entries overwritten while it runs, never a
+// second copy of the store. Entries written after I carry a version above I and the walk
+// skips them.
 import { NO_EXPIRY } from './commands.ts';
 import { invariant } from './errors.ts';
 import type { EntryTableView } from './eviction-policy.ts';
@@ -209,7 +209,11 @@ export class EntryTable implements EntryTableView {
 
   #beforeChange(slot: number): void {
     const capture = this.#capture;
-    if (capture?.wants(slot, this.version(slot))) capture.preserve(this.read(slot));
+    if (capture?.wants(slot, this.version(slot))) {
+      const entry = this.read(slot);
+      entry.value = entry.value.slice();
+      capture.preserve(entry);
+    }
   }
 
   #setExpiry(slot: number, expiresAt: number): void {
