@@ -4,9 +4,10 @@
 // Consistency without a second copy: the stream is taken at the applied index when it
 // begins, while later entries keep applying. The store's entry table keeps the capture
 // consistent by copy-on-write (see entry-table.ts): an entry changed or removed before the
-// walk reaches it is handed to the capture first. Values are immutable, so this keeps old
-// references alive, not bytes copied: the extra memory is the entries overwritten during the
-// snapshot plus one chunk being built. Pausing apply would stall the shard for the whole
+// walk reaches it is handed to the capture first (its value copied out). The extra memory
+// is the entries overwritten during the snapshot, before the walk reached them, plus one
+// chunk being built. Versions alone could not do it: an overwrite or delete destroys the old
+// value, which the snapshot still owes. Pausing apply would stall the shard for the whole
 // transfer, and a full copy would double the memory; copy-on-write costs a compare per write
 // while a snapshot runs and nothing otherwise. The small, bounded parts (deduplication
 // table, counters) are copied when the stream begins.
