@@ -47,10 +47,6 @@ export class ClientSessions {
     return this.#clients.size;
   }
 
-  get clock(): number {
-    return this.#clock;
-  }
-
   /** Moves the clock to the entry's leader time (never backwards) and forgets idle clients. */
   advance(at: number): void {
     if (at > this.#clock) this.#clock = at;

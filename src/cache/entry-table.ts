@@ -192,10 +192,6 @@ export class EntryTable implements EntryTableView {
     return capture;
   }
 
-  get capturing(): boolean {
-    return this.#capture !== null;
-  }
-
   /** The entry at `slot` as a capture holds it. */
   read(slot: number): CapturedEntry {
     return {
@@ -278,11 +274,6 @@ export class EntryCapture {
 
   preserve(entry: CapturedEntry): void {
     this.#preserved.push(entry);
-  }
-
-  /** Entries overwritten or removed before the walk reached them, held for this capture. */
-  get preservedCount(): number {
-    return this.#preserved.length;
   }
 
   /**

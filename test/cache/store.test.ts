@@ -144,6 +144,26 @@ describe('apply', () => {
     });
   });
 
+  it('serves MGET and GET with metadata, and skips non-cache log entries', () => {
+    const store = new CacheStore({ capacityBytes: 10_000 });
+    const requests: CommandRequest[] = [
+      {
+        op: 'mset',
+        clientId: 'c',
+        seq: 1,
+        entries: [
+          { key: 'a', value: value(1) },
+          { key: 'b', value: value(2) },
+        ],
+      },
+    ];
+    store.skip(1);
+    store.apply(2, prepare(store, requests, 500).payload);
+    expect(store.mget(['a', 'x', 'b'], 600).map((v) => v?.byteLength)).toEqual([1, undefined, 2]);
+    expect(store.getEntry('b', 600)).toMatchObject({ version: 2, createdAt: 500, expiresAt: 0 });
+    expect(store.stats()).toMatchObject({ hits: 3, misses: 1 });
+  });
+
   it('reports a retry older than the deduplication window as unknown', () => {
     const sessions = new ClientSessions({ maxClients: 2, window: 4, idleMs: 1000 });
     for (let seq = 1; seq <= 10; seq++)
