@@ -1,7 +1,8 @@
-// The entries of one shard, laid out for a small per-entry cost and allocation-free reads:
-// a Map from key to slot, and per-slot metadata in typed arrays (the layout of
-// node-lru-cache). A slot is the handle eviction policies see. The table only stores; the
-// rules (conditions, capacity, versions) are the store's.
+// The entries of one shard, laid out for a small per-entry cost and cheap reads (a GET
+// allocates only the view of its value): a Map from key to slot, per-slot metadata in typed
+// arrays (the layout of node-lru-cache), value bytes in pages (value-arena.ts). A slot is
+// the handle eviction policies see. The table only stores; the rules (conditions,
+// capacity, versions) are the store's.
 //
 // It also keeps a point-in-time capture consistent while writes continue (copy-on-write):
 // a capture at index I walks the slots in order; before a write changes or removes an entry
