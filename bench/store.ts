@@ -165,7 +165,7 @@ const rows = [
 ] as const;
 
 console.log(
-  `cache store: ${KEYS} keys x ${VALUE_BYTES} B, ${BATCH} commands per entry, node ${process.version}, msgpackr native: ${isNativeAccelerationEnabled}`,
+  `cache store: ${KEYS} keys x ${VALUE_BYTES} B, ${BATCH} commands per entry, best of ${ROUNDS} runs, node ${process.version}, msgpackr native: ${isNativeAccelerationEnabled}`,
 );
 console.table(
   rows.map(([metric, storeValue, mapValue]) => ({
