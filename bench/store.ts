@@ -31,13 +31,13 @@ function heapBytes(): number {
 const keys = Array.from({ length: KEYS }, (_, i) => `key:${i.toString().padStart(8, '0')}`);
 const keyBytes = keys.reduce((sum, key) => sum + Buffer.byteLength(key), 0);
 
-/** Log entries of BATCH sets each, one pass over all keys; seqs continue from `seqBase`. */
-function setEntries(at: number, seqBase: number): Uint8Array[] {
+/** Log entries of `batch` sets each, one pass over all keys; seqs continue from `seqBase`. */
+function setEntries(at: number, seqBase: number, batch = BATCH): Uint8Array[] {
   const entries: Uint8Array[] = [];
   const value = Buffer.alloc(VALUE_BYTES, 7);
-  for (let start = 0; start < KEYS; start += BATCH) {
+  for (let start = 0; start < KEYS; start += batch) {
     const commands: Command[] = [];
-    for (let i = start; i < Math.min(KEYS, start + BATCH); i++) {
+    for (let i = start; i < Math.min(KEYS, start + batch); i++) {
       commands.push({
         op: 'set',
         clientId: `client-${i % CLIENTS}`,
@@ -76,6 +76,7 @@ function benchStore() {
   const before = heapBytes();
   const insertEntries = setEntries(1_000, 0);
   const overwriteEntries = setEntries(2_000, KEYS);
+  const singleEntries = setEntries(3_000, 2 * KEYS, 1);
   const store = new CacheStore({ capacityBytes: 1024 * 1024 * 1024 });
   let index = 0;
   const insert = opsPerSecond(KEYS, () => {
@@ -84,8 +85,12 @@ function benchStore() {
   const overwrite = opsPerSecond(KEYS, () => {
     for (const entry of overwriteEntries) store.apply(++index, entry);
   });
+  const single = opsPerSecond(KEYS, () => {
+    for (const entry of singleEntries) store.apply(++index, entry);
+  });
   insertEntries.length = 0;
   overwriteEntries.length = 0;
+  singleEntries.length = 0;
   const perEntry = (heapBytes() - before) / KEYS - keyBytes / KEYS - VALUE_BYTES;
   const order = readOrder();
   let found = 0;
@@ -93,13 +98,14 @@ function benchStore() {
     for (let i = 0; i < GETS; i++) if (store.get(keys[order[i]], 5_000) !== undefined) found++;
   });
   if (found !== GETS || store.stats().keys !== KEYS) throw new Error('store bench lost keys');
-  return { insert, overwrite, get, perEntry, store };
+  return { insert, overwrite, single, get, perEntry, store };
 }
 
 function benchMap() {
   const before = heapBytes();
   const insertEntries = setEntries(1_000, 0);
   const overwriteEntries = setEntries(2_000, KEYS);
+  const singleEntries = setEntries(3_000, 2 * KEYS, 1);
   const map = new Map<string, Uint8Array>();
   const feed = (entries: Uint8Array[]) => {
     for (const entry of entries) {
@@ -111,8 +117,10 @@ function benchMap() {
   };
   const insert = opsPerSecond(KEYS, () => feed(insertEntries));
   const overwrite = opsPerSecond(KEYS, () => feed(overwriteEntries));
+  const single = opsPerSecond(KEYS, () => feed(singleEntries));
   insertEntries.length = 0;
   overwriteEntries.length = 0;
+  singleEntries.length = 0;
   const perEntry = (heapBytes() - before) / KEYS - keyBytes / KEYS - VALUE_BYTES;
   const order = readOrder();
   let found = 0;
@@ -120,13 +128,13 @@ function benchMap() {
     for (let i = 0; i < GETS; i++) if (map.get(keys[order[i]]) !== undefined) found++;
   });
   if (found !== GETS) throw new Error('map bench lost keys');
-  return { insert, overwrite, get, perEntry, map };
+  return { insert, overwrite, single, get, perEntry, map };
 }
 
 // Best of ROUNDS runs of each (the machine is shared and noisy; the first run also warms
 // the JIT up). Heap per entry is from the last run.
 const ROUNDS = 3;
-type Result = { insert: number; overwrite: number; get: number; perEntry: number };
+type Result = { insert: number; overwrite: number; single: number; get: number; perEntry: number };
 function best(run: () => Result): Result {
   let top: Result | null = null;
   for (let round = 0; round < ROUNDS; round++) {
@@ -137,6 +145,7 @@ function best(run: () => Result): Result {
         : {
             insert: Math.max(top.insert, r.insert),
             overwrite: Math.max(top.overwrite, r.overwrite),
+            single: Math.max(top.single, r.single),
             get: Math.max(top.get, r.get),
             perEntry: r.perEntry,
           };
@@ -156,6 +165,7 @@ const storeResult = best(() => {
 const rows = [
   ['SET (apply, new keys) ops/s', storeResult.insert, mapResult.insert],
   ['SET (apply, overwrite) ops/s', storeResult.overwrite, mapResult.overwrite],
+  ['SET (apply, 1 per entry) ops/s', storeResult.single, mapResult.single],
   ['GET ops/s', storeResult.get, mapResult.get],
   [
     'heap bytes/entry beyond key+value',
