@@ -16,6 +16,7 @@ export { type PreparedEntry, type PrepareOptions, prepare, toCommand } from './p
 export {
   beginSnapshot,
   DEFAULT_CHUNK_BYTES,
+  type RestoreOptions,
   readSnapshot,
   restoreSnapshot,
   type SnapshotContents,

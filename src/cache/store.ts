@@ -158,6 +158,11 @@ export class CacheStore {
 
   // ---- Reads. `now` is the host's clock; an entry whose expiry is at or before it is hidden.
 
+  /**
+   * The value, as a view of the stored bytes: never mutate it. It stays valid after later
+   * writes (value pages are append-only) but pins its 1 MiB page while held, so copy it if
+   * you keep it.
+   */
   get(key: string, now: number): Uint8Array | undefined {
     const slot = this.#liveSlot(key, now);
     if (slot < 0) {
