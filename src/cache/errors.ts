@@ -1,0 +1,79 @@
+// Errors of the cache state machine. Each class has a stable `code` that the server maps to
+// one gRPC status; messages name the problem and the limit that was crossed.
+
+export class CacheError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The command is structurally wrong (missing field, wrong type, unknown op). */
+export class InvalidCommandError extends CacheError {
+  constructor(message: string) {
+    super('INVALID_COMMAND', message);
+  }
+}
+
+export class KeyTooLongError extends CacheError {
+  constructor(bytes: number, limit: number) {
+    super('KEY_TOO_LONG', `key is ${bytes} bytes; the limit is ${limit}`);
+  }
+}
+
+export class ValueTooLargeError extends CacheError {
+  constructor(bytes: number, limit: number) {
+    super('VALUE_TOO_LARGE', `value is ${bytes} bytes; the limit is ${limit}`);
+  }
+}
+
+export class InvalidTtlError extends CacheError {
+  constructor(message: string) {
+    super('INVALID_TTL', message);
+  }
+}
+
+/** The entry (key + value + per-entry overhead) is larger than the whole shard. */
+export class EntryTooLargeError extends CacheError {
+  constructor(bytes: number, capacity: number) {
+    super(
+      'ENTRY_TOO_LARGE',
+      `entry needs ${bytes} bytes but the shard capacity is ${capacity}: it can never fit`,
+    );
+  }
+}
+
+export class SnapshotCorruptError extends CacheError {
+  constructor(message: string) {
+    super('SNAPSHOT_CORRUPT', message);
+  }
+}
+
+export class SnapshotInProgressError extends CacheError {
+  constructor() {
+    super('SNAPSHOT_IN_PROGRESS', 'a snapshot of this store is already being taken');
+  }
+}
+
+export class UnsupportedFormatError extends CacheError {
+  constructor(version: number, supported: number) {
+    super(
+      'UNSUPPORTED_FORMAT',
+      `format version ${version} is not supported (this build reads ${supported})`,
+    );
+  }
+}
+
+/** A broken internal invariant: a bug that would otherwise corrupt replicated state. */
+export class InvariantError extends CacheError {
+  constructor(message: string) {
+    super('INVARIANT', message);
+  }
+}
+
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InvariantError(message);
+}
