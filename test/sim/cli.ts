@@ -60,6 +60,7 @@ console.log(
     `checks       ${result.checks}`,
     `crashes      ${result.crashes}`,
     `pauses       ${result.pauses}`,
+    `snapshots    ${result.snapshotsTaken} taken, ${result.snapshotsSent} sent`,
     `transfers    ${result.transfers}`,
     `rejoins      ${result.rejoins}`,
     `partitions   ${result.partitions}`,

@@ -24,7 +24,9 @@ function entryKey(entry: Entry): string {
  *   win an election, i.e. no node is at least as up to date as a majority while lacking it.
  *   Raft's proof says no such node exists; checking it at commit time catches an unsafe
  *   commit at once, without waiting for the unlucky election that would expose it;
- * - state-machine safety: no two nodes apply different entries at one index.
+ * - state-machine safety: no two nodes apply different entries at one index, and state
+ *   machines (however they got there: by applying entries, or by installing a snapshot) are
+ *   identical at equal applied indexes.
  */
 export class InvariantChecker {
   checks = 0;
@@ -42,6 +44,8 @@ export class InvariantChecker {
   readonly #commitSeen = new Map<NodeId, number>();
   /** applied[i] = key of the entry applied at index i, by whichever node applied it first. */
   readonly #applied: string[] = [];
+  /** stateAt[i] = the state machine's hash once index i is applied, by the first to get there. */
+  readonly #stateAt = new Map<number, number>();
   /** Every node of the group, as the simulator holds it (crashed ones too). */
   readonly #group: () => readonly RaftNode[];
 
@@ -55,6 +59,17 @@ export class InvariantChecker {
     for (const entry of ready.entries) this.#checkLogMatching(node, entry);
     if (ready.hardState) this.#checkCommitted(id, node, ready.hardState.commit);
     for (const entry of ready.committedEntries) this.#checkApplied(id, entry);
+  }
+
+  /** A node's state machine now stands at `index` with state hash `hash`. */
+  onApplied(id: NodeId, index: number, hash: number): void {
+    const known = this.#stateAt.get(index);
+    if (known === undefined) this.#stateAt.set(index, hash);
+    else if (known !== hash) {
+      throw new SafetyViolation(
+        `state machines differ at applied index ${index}: node ${id} has ${hash}, another had ${known}`,
+      );
+    }
   }
 
   /** A node restarted: it may count commits again from its persisted commit index. */
@@ -76,8 +91,9 @@ export class InvariantChecker {
       );
     }
     this.#leaderOfTerm.set(node.term, id);
-    for (let i = 1; i < this.#committedTerm.length; i++) {
-      if (this.#committedIn[i] >= node.term) continue;
+    // Entries compacted into the leader's snapshot are checked through the state hashes.
+    for (let i = Math.max(1, node.log.firstIndex() - 1); i < this.#committedTerm.length; i++) {
+      if (this.#committedTerm[i] === undefined || this.#committedIn[i] >= node.term) continue;
       const term = node.log.term(i);
       if (term !== this.#committedTerm[i]) {
         throw new SafetyViolation(
@@ -103,7 +119,7 @@ export class InvariantChecker {
   }
 
   #checkCommitted(id: NodeId, node: RaftNode, commit: number): void {
-    const from = (this.#commitSeen.get(id) ?? 0) + 1;
+    const from = Math.max((this.#commitSeen.get(id) ?? 0) + 1, node.log.firstIndex() - 1, 1);
     for (let i = from; i <= commit; i++) {
       this.checks++;
       const term = node.log.term(i);
@@ -127,7 +143,8 @@ export class InvariantChecker {
   #checkCommitIsSafe(index: number, term: number): void {
     const nodes = this.#group();
     for (const candidate of nodes) {
-      if (candidate.log.term(index) === term) continue;
+      // A node whose snapshot covers the index holds it.
+      if (index < candidate.log.firstIndex() || candidate.log.term(index) === term) continue;
       const lastIndex = candidate.log.lastIndex();
       const lastTerm = candidate.log.lastTerm();
       const voters = nodes.filter((voter) => voter.log.isUpToDate(lastIndex, lastTerm));

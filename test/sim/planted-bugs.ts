@@ -1,5 +1,6 @@
+import { Progress } from '../../src/raft/progress.ts';
 import { type RaftConfig, RaftNode } from '../../src/raft/raft.ts';
-import type { Entry, Message, NodeId } from '../../src/raft/types.ts';
+import type { Entry, Message, NodeId, SnapshotMeta } from '../../src/raft/types.ts';
 import type { NodeFactory } from '../support/replica-host.ts';
 import type { SimulationOptions } from './simulation.ts';
 
@@ -72,6 +73,27 @@ class PreVoteRaisesTerm extends RaftNode {
   }
 }
 
+/** After installing a snapshot, claims to hold one entry past it. */
+class OffByOneAfterSnapshot extends RaftNode {
+  protected override matchAfterSnapshot(snapshot: SnapshotMeta): number {
+    return snapshot.index + 1;
+  }
+}
+
+/** Never looks at what was compacted: sends entries from wherever the follower is. */
+class SendsCompactedEntries extends RaftNode {
+  protected override entriesAvailableFrom(): boolean {
+    return true;
+  }
+}
+
+/** Keeps no real bound on the appends in flight to a follower. */
+class UnboundedInflightWindow extends RaftNode {
+  protected override newProgress(next: number): Progress {
+    return new Progress(next, 1_000_000);
+  }
+}
+
 export interface PlantedBug {
   readonly factory: NodeFactory;
   /** Simulation settings the bug needs to matter (e.g. the setting it ignores). */
@@ -97,4 +119,9 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
     factory: (c) => new LeaseClockedByTicks(c),
   },
   'raises the term in pre-vote': { factory: (c) => new PreVoteRaisesTerm(c) },
+  'is off by one at the first index after a snapshot': {
+    factory: (c) => new OffByOneAfterSnapshot(c),
+  },
+  'sends entries that were already compacted': { factory: (c) => new SendsCompactedEntries(c) },
+  'keeps an unbounded in-flight window': { factory: (c) => new UnboundedInflightWindow(c) },
 };

@@ -6,6 +6,7 @@ import { ClientWorkload } from './clients.ts';
 import { SimClocks } from './clocks.ts';
 import { InvariantChecker, SafetyViolation } from './invariants.ts';
 import { RELIABLE, SimNetwork } from './network.ts';
+import { type SnapshotTransfer, SnapshotTransfers } from './snapshot-transfers.ts';
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -38,6 +39,8 @@ export interface SimulationResult {
   readonly checks: number;
   readonly crashes: number;
   readonly pauses: number;
+  readonly snapshotsTaken: number;
+  readonly snapshotsSent: number;
   readonly partitions: number;
   readonly transfers: number;
   readonly heals: number;
@@ -54,6 +57,9 @@ const LEASE_DRIFT_MARGIN_MS = 20;
 /** After the network heals, a leader must commit a new write and serve a read within this. */
 const LIVENESS_TICKS = 20 * ELECTION_TICKS;
 const PROPOSAL_BYTES = 4;
+/** Small limits, so that flow control bites and the checks on a leader's memory mean something. */
+const MAX_INFLIGHT_APPENDS = 4;
+const MAX_UNCOMMITTED_BYTES = 64 * PROPOSAL_BYTES;
 
 type Phase = 'chaos' | 'calm' | 'rejoin';
 
@@ -76,6 +82,7 @@ export class Simulation {
   readonly #options: SimulationOptions;
   readonly #random: SeededRandom;
   readonly #network: SimNetwork;
+  readonly #snapshots: SnapshotTransfers;
   readonly #clocks = new SimClocks();
   readonly #checker = new InvariantChecker(() => this.#hosts.map((host) => host.node));
   readonly #clients = new ClientWorkload((term) => {
@@ -104,6 +111,8 @@ export class Simulation {
     elections: 0,
     crashes: 0,
     pauses: 0,
+    snapshotsTaken: 0,
+    snapshotsSent: 0,
     partitions: 0,
     transfers: 0,
     heals: 0,
@@ -118,6 +127,7 @@ export class Simulation {
     this.#options = options;
     this.#random = new SeededRandom(options.seed);
     this.#network = new SimNetwork(new SeededRandom(options.seed ^ 0x5bd1e995));
+    this.#snapshots = new SnapshotTransfers(new SeededRandom(options.seed ^ 0x2545f491));
     this.#ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     // Some runs send one entry per append, so that a leader's entries of different terms
     // reach followers in separate messages (the Figure 8 interleavings need that).
@@ -138,6 +148,8 @@ export class Simulation {
           electionTicks: ELECTION_TICKS,
           heartbeatTicks: 1,
           maxBytesPerAppend,
+          maxInflightAppends: MAX_INFLIGHT_APPENDS,
+          maxUncommittedBytes: MAX_UNCOMMITTED_BYTES,
           checkQuorum: options.checkQuorum ?? true,
           tickMs: TICK_MS,
           leaseDriftMarginMs: LEASE_DRIFT_MARGIN_MS,
@@ -345,6 +357,8 @@ export class Simulation {
     }
     if (this.#random.chance(this.#writeRate)) this.#propose();
     if (this.#random.chance(0.5)) this.#read();
+    if (this.#random.chance(0.05)) this.#compact();
+    for (const transfer of this.#snapshots.takeDue(this.#now)) this.#deliverSnapshot(transfer);
     let delivered = 0;
     for (let m = this.#network.takeDue(this.#now); m; m = this.#network.takeDue(this.#now)) {
       if (this.#down.has(m.to) || !this.#network.connected(m.from, m.to)) continue;
@@ -357,6 +371,64 @@ export class Simulation {
       this.#afterStep(host);
       if (++delivered > 100_000)
         throw new SafetyViolation('message storm: no quiet within one tick');
+    }
+    this.#checkLeaderMemory();
+  }
+
+  /** A node snapshots its state machine and compacts its log, keeping a few entries or none. */
+  #compact(): void {
+    const awake = this.#ids.filter((id) => this.#awake(id));
+    if (awake.length === 0) return;
+    this.#hosts[this.#random.pick(awake) - 1].takeSnapshot(this.#random.int(20));
+    this.#stats.snapshotsTaken++;
+  }
+
+  /** A snapshot streamed in: install it and report to the leader, or report it failed. */
+  #deliverSnapshot({ message, data }: SnapshotTransfer): void {
+    const sender = this.#hosts[message.from - 1];
+    const receiver = this.#hosts[message.to - 1];
+    if (this.#clocks.isPaused(message.to)) {
+      this.#snapshots.start(message, data, this.#now);
+      return;
+    }
+    const through =
+      !this.#down.has(message.to) &&
+      this.#network.connected(message.from, message.to) &&
+      !this.#random.chance(this.#network.faults.drop);
+    if (through) {
+      receiver.receiveSnapshot(message.snapshot?.index ?? 0, data);
+      receiver.node.step(message);
+      this.#afterStep(receiver);
+    }
+    if (this.#down.has(message.from)) return;
+    sender.node.reportSnapshot(message.to, through ? 'done' : 'failed');
+    this.#afterStep(sender);
+  }
+
+  /**
+   * A leader's memory for a follower stays bounded whatever the follower does: no more appends
+   * tracked in flight to it than the window, and no more uncommitted bytes than the limit plus
+   * one proposal. (What sits on the wire is the transport's to bound: probes resent every
+   * heartbeat can pile up behind a slow link.)
+   */
+  #checkLeaderMemory(): void {
+    for (const host of this.#hosts) {
+      const leader = host.node;
+      if (this.#down.has(host.id) || leader.role !== 'leader') continue;
+      const uncommitted = leader.uncommittedBytes();
+      if (uncommitted > MAX_UNCOMMITTED_BYTES + 3 * PROPOSAL_BYTES) {
+        throw new SafetyViolation(
+          `leader ${host.id} holds ${uncommitted} uncommitted bytes (limit ${MAX_UNCOMMITTED_BYTES})`,
+        );
+      }
+      for (const id of this.#ids) {
+        const inFlight = id === host.id ? 0 : (leader.progress(id)?.inflights.count ?? 0);
+        if (inFlight > MAX_INFLIGHT_APPENDS) {
+          throw new SafetyViolation(
+            `leader ${host.id} has ${inFlight} appends in flight to ${id}, window ${MAX_INFLIGHT_APPENDS}`,
+          );
+        }
+      }
     }
   }
 
@@ -425,7 +497,15 @@ export class Simulation {
       }
       if (ready.readStates.some((read) => read.context >= calm.firstRead)) calm.read = true;
     });
-    for (const m of messages) this.#network.send(m, this.#now);
+    for (const m of messages) {
+      if (m.type === 'snap') {
+        this.#snapshots.start(m, host.snapshotData(m.snapshot?.index ?? 0) as number, this.#now);
+        this.#stats.snapshotsSent++;
+      } else {
+        this.#network.send(m, this.#now);
+      }
+    }
+    this.#checker.onApplied(host.id, host.appliedIndex, host.stateHash);
   }
 
   /**
