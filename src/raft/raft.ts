@@ -1,6 +1,14 @@
 import type { LogStorage } from '../storage/log-storage.ts';
 import { invariant } from './invariant.ts';
 import { RaftLog } from './log.ts';
+import {
+  applyConfChange,
+  type ConfChange,
+  ConfHistory,
+  type ConfState,
+  decodeConfState,
+  encodeConfState,
+} from './membership.ts';
 import { Progress } from './progress.ts';
 import { majorityIndex, voteResult } from './quorum.ts';
 import type { RandomSource } from './random.ts';
@@ -24,8 +32,13 @@ import {
 export interface RaftConfig {
   /** This replica's id (never `NONE`). */
   readonly id: NodeId;
-  /** The voting members, this one included. */
+  /**
+   * The voting members when the log holds no configuration: a new group's bootstrap. A
+   * replica joining an existing group passes none, learns the group's configuration from the
+   * leader's log or snapshot, and neither campaigns nor votes until it is made a voter.
+   */
   readonly voters: readonly NodeId[];
+  readonly learners?: readonly NodeId[];
   readonly storage: LogStorage;
   readonly random: RandomSource;
   /** Ticks without hearing a leader before campaigning; randomized in [n, 2n). */
@@ -85,7 +98,13 @@ export type ProposeResult =
   | { readonly kind: 'forwarded'; readonly leader: NodeId }
   | {
       readonly kind: 'refused';
-      readonly reason: 'no-leader' | 'not-leader' | 'transferring' | 'overloaded';
+      readonly reason:
+        | 'no-leader'
+        | 'not-leader'
+        | 'transferring'
+        | 'overloaded'
+        | 'conf-change-pending'
+        | 'invalid-conf-change';
       readonly leader: NodeId;
     };
 
@@ -127,7 +146,9 @@ export class RaftNode {
   /** The voter leadership is being handed to, or `NONE`. */
   leadTransferee: NodeId = NONE;
 
-  readonly #voters: readonly NodeId[];
+  readonly #conf: ConfHistory;
+  /** Set when this node leads: the index of the last configuration it may not yet change past. */
+  #pendingConfIndex = 0;
   readonly #random: RandomSource;
   readonly #clock: () => number;
   readonly #electionTicks: number;
@@ -186,7 +207,6 @@ export class RaftNode {
     invariant(config.id !== NONE, 'a replica id must not be NONE');
     invariant(config.heartbeatTicks < config.electionTicks, 'heartbeats must beat elections');
     this.id = config.id;
-    this.#voters = [...config.voters];
     this.#random = config.random;
     this.#clock = config.clock ?? (() => 0);
     this.#electionTicks = config.electionTicks;
@@ -209,6 +229,7 @@ export class RaftNode {
     this.#quietAfterStart = this.leaseReadsEnabled();
 
     this.log = new RaftLog(config.storage, config.applied ?? 0);
+    this.#conf = RaftNode.#confFromStorage(config);
     const hardState = config.storage.hardState();
     this.term = hardState.term;
     this.vote = hardState.vote;
@@ -217,9 +238,44 @@ export class RaftNode {
     this.#prevSoftState = this.softState();
   }
 
-  /** The voting members. */
+  /** The voting members, as this node's log says (committed or not). */
   get voters(): readonly NodeId[] {
-    return this.#voters;
+    return this.#conf.current().voters;
+  }
+
+  get learners(): readonly NodeId[] {
+    return this.#conf.current().learners;
+  }
+
+  get #voters(): readonly NodeId[] {
+    return this.#conf.current().voters;
+  }
+
+  /** The configuration once `index` is applied: what a snapshot taken there records. */
+  confStateAt(index: number): ConfState {
+    return this.#conf.at(index);
+  }
+
+  /** The base configuration (snapshot's or bootstrap's), then every one in the stored log. */
+  static #confFromStorage(config: RaftConfig): ConfHistory {
+    const storage = config.storage;
+    const snapshot = storage.snapshot();
+    const history =
+      snapshot.index > 0
+        ? new ConfHistory(snapshot.index, snapshot.conf)
+        : new ConfHistory(0, {
+            voters: [...config.voters],
+            learners: [...(config.learners ?? [])],
+          });
+    const last = storage.lastIndex();
+    for (let lo = Math.max(storage.firstIndex(), snapshot.index + 1); lo <= last; ) {
+      const batch = storage.entries(lo, last + 1, 1 << 20);
+      for (const entry of batch) {
+        if (entry.type === 'conf') history.record(entry.index, decodeConfState(entry.data));
+      }
+      lo += batch.length;
+    }
+    return history;
   }
 
   hardState(): HardState {
@@ -249,6 +305,8 @@ export class RaftNode {
 
   /** Hands the node a message from a peer (or a local `hup` / `beat`). */
   step(m: Message): void {
+    // A message for another replica id, such as an earlier incarnation of this one, is not ours.
+    if (m.to !== this.id) return;
     if (m.term > this.term && !isTermless(m.type)) {
       if (!this.#acceptHigherTerm(m)) return;
     } else if (m.term < this.term && !isTermless(m.type) && !isLocalMessage(m.type)) {
@@ -289,6 +347,38 @@ export class RaftNode {
     const entries = data.map((d): Entry => ({ term: 0, index: 0, type: 'normal', data: d }));
     this.#send(message({ type: 'prop', to: this.lead, entries }));
     return { kind: 'forwarded', leader: this.lead };
+  }
+
+  /**
+   * Proposes a membership change, one server at a time. It takes effect as soon as it is
+   * appended; the next may be proposed only once this one is committed, and a new leader
+   * proposes none before it has committed an entry of its own term. A leader that removes
+   * itself leads until the change commits, then steps down.
+   */
+  proposeConfChange(change: ConfChange): ProposeResult {
+    if (this.role !== 'leader') {
+      return {
+        kind: 'refused',
+        reason: this.lead === NONE ? 'no-leader' : 'not-leader',
+        leader: this.lead,
+      };
+    }
+    if (this.leadTransferee !== NONE)
+      return { kind: 'refused', reason: 'transferring', leader: this.id };
+    if (!this.mayProposeConfChange()) {
+      return { kind: 'refused', reason: 'conf-change-pending', leader: this.id };
+    }
+    const next = applyConfChange(this.#conf.current(), change);
+    if (typeof next === 'string')
+      return { kind: 'refused', reason: 'invalid-conf-change', leader: this.id };
+    const index = this.log.lastIndex() + 1;
+    const entry: Entry = { term: this.term, index, type: 'conf', data: encodeConfState(next) };
+    this.#pendingConfIndex = index;
+    this.#appendToLog([entry]);
+    this.#progress.get(this.id)?.maybeUpdate(index);
+    this.#maybeCommit();
+    this.#broadcastAppend();
+    return { kind: 'appended', term: this.term, firstIndex: index, lastIndex: index };
   }
 
   /**
@@ -465,6 +555,19 @@ export class RaftNode {
     return new Progress(next, maxInflightAppends);
   }
 
+  /** One change at a time: the previous one must be committed first. */
+  protected mayProposeConfChange(): boolean {
+    return this.#pendingConfIndex <= this.log.committed;
+  }
+
+  /**
+   * A new leader may change the configuration only past everything in its log when elected,
+   * that is once its own first entry commits (the single-server-change bug of 2015).
+   */
+  protected pendingConfIndexAtElection(): number {
+    return this.log.lastIndex();
+  }
+
   /** The term a pre-candidate holds while it asks: its own; only a real election raises it. */
   protected termDuringPreVote(): number {
     return this.term;
@@ -514,11 +617,9 @@ export class RaftNode {
     this.#stepRole = this.#stepLeader;
     this.#tickRole = this.#tickHeartbeat;
     const next = this.log.lastIndex() + 1;
-    for (const id of this.#voters) {
-      const progress = this.newProgress(next, this.#maxInflightAppends);
-      if (id === this.id) progress.becomeReplicate();
-      this.#progress.set(id, progress);
-    }
+    this.#pendingConfIndex = this.pendingConfIndexAtElection();
+    for (const id of this.#members()) this.#track(id, next);
+    if (!this.#progress.has(this.id)) this.#track(this.id, next);
     // §5.4.2 and §8: an entry of its own term lets the leader commit earlier terms' entries,
     // and serve reads.
     this.#appendEntries([EMPTY_DATA]);
@@ -593,8 +694,7 @@ export class RaftNode {
   /** Whether a majority was heard from since the last check; starts the next period. */
   #quorumActive(): boolean {
     const active = new Map<NodeId, boolean>();
-    for (const id of this.#voters) {
-      const progress = this.#progress.get(id) as Progress;
+    for (const [id, progress] of this.#progress) {
       active.set(id, id === this.id || progress.recentActive);
       progress.recentActive = false;
     }
@@ -603,6 +703,50 @@ export class RaftNode {
 
   #isVoter(): boolean {
     return this.#voters.includes(this.id);
+  }
+
+  /** Voters and learners: everyone the leader replicates to (this node included if a member). */
+  #members(): NodeId[] {
+    const conf = this.#conf.current();
+    return [...conf.voters, ...conf.learners];
+  }
+
+  #track(id: NodeId, next: number): void {
+    const progress = this.newProgress(next, this.#maxInflightAppends);
+    if (id === this.id) {
+      progress.maybeUpdate(this.log.lastIndex());
+      progress.becomeReplicate();
+    }
+    this.#progress.set(id, progress);
+  }
+
+  /**
+   * Appends `entries` (consecutive), replacing what the log held from the first on, and
+   * follows the configurations they bring or take away.
+   */
+  #appendToLog(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    let changed = this.#conf.truncateFrom(entries[0].index);
+    this.log.truncateAndAppend(entries);
+    for (const entry of entries) {
+      if (entry.type !== 'conf') continue;
+      this.#conf.record(entry.index, decodeConfState(entry.data));
+      changed = true;
+    }
+    if (changed) this.#onConfChanged();
+  }
+
+  /** The configuration changed: the leader tracks the new members and forgets the removed. */
+  #onConfChanged(): void {
+    if (this.role !== 'leader') return;
+    const members = this.#members();
+    for (const id of members)
+      if (!this.#progress.has(id)) this.#track(id, this.log.lastIndex() + 1);
+    for (const id of [...this.#progress.keys()]) {
+      if (id !== this.id && !members.includes(id)) this.#progress.delete(id);
+    }
+    if (this.leadTransferee !== NONE && !this.#voters.includes(this.leadTransferee))
+      this.leadTransferee = NONE;
   }
 
   /**
@@ -677,7 +821,8 @@ export class RaftNode {
     const available = pre
       ? m.term > this.term || this.voteIsAvailableFor(m.from)
       : this.voteIsAvailableFor(m.from);
-    const grant = available && this.candidateIsUpToDate(m);
+    // A learner (or a node removed from the group) never votes.
+    const grant = available && this.#isVoter() && this.candidateIsUpToDate(m);
     if (grant && !pre) {
       this.vote = m.from;
       this.#electionElapsed = 0;
@@ -841,7 +986,7 @@ export class RaftNode {
     for (let i = 0; i < data.length; i++) {
       entries[i] = { term: this.term, index: ++index, type: 'normal', data: data[i] };
     }
-    this.log.truncateAndAppend(entries);
+    this.#appendToLog(entries);
     let bytes = 0;
     for (const d of data) bytes += d.byteLength;
     if (bytes > 0) {
@@ -880,21 +1025,24 @@ export class RaftNode {
       this.log.commitTo(index);
       this.#releaseCommittedBytes();
       if (firstOfTerm && this.#committedInOwnTerm()) this.#releaseReadsBeforeFirstCommit();
+      if (!this.#isVoter() && this.log.committed >= this.#conf.currentIndex()) {
+        // Our own removal is committed: the rest of the group goes on without us.
+        this.#becomeFollower(this.term, NONE);
+      }
       return true;
     }
     return false;
   }
 
   #broadcastAppend(): void {
-    for (const id of this.#voters) if (id !== this.id) this.#sendAppend(id, true);
+    for (const id of this.#progress.keys()) if (id !== this.id) this.#sendAppend(id, true);
   }
 
   /** Heartbeats to every follower, as one read round (see `ReadIndexQueue`). */
   #broadcastHeartbeat(): void {
     const round = this.#reads.startRound(this.#clock());
-    for (const id of this.#voters) {
+    for (const [id, progress] of this.#progress) {
       if (id === this.id) continue;
-      const progress = this.#progress.get(id) as Progress;
       // Only what the follower is known to hold may be committed on it.
       const commit = Math.min(progress.match, this.log.committed);
       progress.sentCommit = Math.max(progress.sentCommit, commit);
@@ -982,6 +1130,7 @@ export class RaftNode {
       return;
     }
     this.log.restore(snapshot);
+    this.#conf.reset(snapshot.index, snapshot.conf);
     this.#send(message({ type: 'appResp', to: m.from, index: this.matchAfterSnapshot(snapshot) }));
   }
 
@@ -994,7 +1143,7 @@ export class RaftNode {
     if (this.log.matchTerm(m.index, m.logTerm)) {
       const lastNew = m.index + m.entries.length;
       const conflict = this.firstNewOrConflicting(m.entries);
-      if (conflict !== 0) this.log.truncateAndAppend(m.entries.slice(conflict - m.index - 1));
+      if (conflict !== 0) this.#appendToLog(m.entries.slice(conflict - m.index - 1));
       this.log.commitTo(Math.min(m.commit, lastNew));
       this.#send(message({ type: 'appResp', to: m.from, index: lastNew }));
       return;

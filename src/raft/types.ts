@@ -1,12 +1,14 @@
+import type { ConfState } from './membership.ts';
+
 /** Replica ids are positive integers; `NONE` means "no node" (no vote, no known leader). */
 export type NodeId = number;
 export const NONE: NodeId = 0;
 
 /**
  * `normal` entries carry the host's data (an empty `data` is the no-op a new leader appends);
- * configuration-change entries arrive with membership changes.
+ * `conf` entries carry a whole new configuration (see `membership.ts`).
  */
-export type EntryType = 'normal';
+export type EntryType = 'normal' | 'conf';
 
 export interface Entry {
   readonly term: number;
@@ -26,16 +28,20 @@ export const EMPTY_HARD_STATE: HardState = { term: 0, vote: NONE, commit: 0 };
 
 /**
  * What a snapshot stands for: the state after applying every entry up to `index` (whose term
- * was `term`), and the voters then. The state itself is the host's: a `snap` message carries
+ * was `term`), and the configuration then. The state itself is the host's: a `snap` message carries
  * only this, and the host streams the data on its own path.
  */
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
-  readonly voters: readonly NodeId[];
+  readonly conf: ConfState;
 }
 
-export const EMPTY_SNAPSHOT: SnapshotMeta = { index: 0, term: 0, voters: [] };
+export const EMPTY_SNAPSHOT: SnapshotMeta = {
+  index: 0,
+  term: 0,
+  conf: { voters: [], learners: [] },
+};
 
 export function hardStateEquals(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;

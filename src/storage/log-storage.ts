@@ -1,10 +1,10 @@
 import { invariant } from '../raft/invariant.ts';
+import type { ConfState } from '../raft/membership.ts';
 import {
   EMPTY_HARD_STATE,
   EMPTY_SNAPSHOT,
   type Entry,
   type HardState,
-  type NodeId,
   type SnapshotMeta,
 } from '../raft/types.ts';
 
@@ -85,13 +85,16 @@ export class MemoryLogStorage implements LogStorage {
     return this.#snapshot;
   }
 
-  /** Records that the host took a snapshot of its state at `index` (applied, so committed). */
-  createSnapshot(index: number, voters: readonly NodeId[]): SnapshotMeta {
+  /**
+   * Records that the host took a snapshot of its state at `index` (applied, so committed),
+   * when the configuration was `conf` (`RaftNode.confStateAt(index)`).
+   */
+  createSnapshot(index: number, conf: ConfState): SnapshotMeta {
     invariant(
       index > this.#snapshot.index && index <= this.lastIndex(),
       () => `snapshot at ${index} outside (${this.#snapshot.index}, ${this.lastIndex()}]`,
     );
-    this.#snapshot = { index, term: this.term(index) as number, voters: [...voters] };
+    this.#snapshot = { index, term: this.term(index) as number, conf };
     return this.#snapshot;
   }
 

@@ -81,7 +81,7 @@ export class ReplicaHost {
    */
   takeSnapshot(keep = 0): void {
     if (this.appliedIndex <= this.storage.snapshot().index) return;
-    this.storage.createSnapshot(this.appliedIndex, this.node.voters);
+    this.storage.createSnapshot(this.appliedIndex, this.node.confStateAt(this.appliedIndex));
     this.#snapshots.set(this.appliedIndex, this.stateHash);
     this.storage.compact(Math.max(this.storage.firstIndex() - 1, this.appliedIndex - keep));
   }
