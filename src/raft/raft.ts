@@ -561,8 +561,8 @@ export class RaftNode {
   }
 
   /**
-   * A new leader may change the configuration only past everything in its log when elected,
-   * that is once its own first entry commits (the single-server-change bug of 2015).
+   * Called just after a new leader appended its empty entry: no configuration change until
+   * that entry, its first of its term, commits (the single-server-change bug of 2015).
    */
   protected pendingConfIndexAtElection(): number {
     return this.log.lastIndex();
@@ -617,12 +617,12 @@ export class RaftNode {
     this.#stepRole = this.#stepLeader;
     this.#tickRole = this.#tickHeartbeat;
     const next = this.log.lastIndex() + 1;
-    this.#pendingConfIndex = this.pendingConfIndexAtElection();
     for (const id of this.#members()) this.#track(id, next);
     if (!this.#progress.has(this.id)) this.#track(this.id, next);
     // §5.4.2 and §8: an entry of its own term lets the leader commit earlier terms' entries,
     // and serve reads.
     this.#appendEntries([EMPTY_DATA]);
+    this.#pendingConfIndex = this.pendingConfIndexAtElection();
   }
 
   #reset(term: number): void {
@@ -736,17 +736,26 @@ export class RaftNode {
     if (changed) this.#onConfChanged();
   }
 
-  /** The configuration changed: the leader tracks the new members and forgets the removed. */
+  /**
+   * The configuration changed: the leader tracks the new members. A removed one is still sent
+   * the log until its removal commits, so that it learns it was removed and keeps quiet.
+   */
   #onConfChanged(): void {
     if (this.role !== 'leader') return;
-    const members = this.#members();
-    for (const id of members)
+    for (const id of this.#members()) {
       if (!this.#progress.has(id)) this.#track(id, this.log.lastIndex() + 1);
+    }
+    if (this.leadTransferee !== NONE && !this.#voters.includes(this.leadTransferee)) {
+      this.leadTransferee = NONE;
+    }
+  }
+
+  /** The current configuration is committed: stop replicating to those it removed. */
+  #forgetRemovedMembers(): void {
+    const members = this.#members();
     for (const id of [...this.#progress.keys()]) {
       if (id !== this.id && !members.includes(id)) this.#progress.delete(id);
     }
-    if (this.leadTransferee !== NONE && !this.#voters.includes(this.leadTransferee))
-      this.leadTransferee = NONE;
   }
 
   /**
@@ -1025,9 +1034,10 @@ export class RaftNode {
       this.log.commitTo(index);
       this.#releaseCommittedBytes();
       if (firstOfTerm && this.#committedInOwnTerm()) this.#releaseReadsBeforeFirstCommit();
-      if (!this.#isVoter() && this.log.committed >= this.#conf.currentIndex()) {
+      if (this.log.committed >= this.#conf.currentIndex()) {
+        this.#forgetRemovedMembers();
         // Our own removal is committed: the rest of the group goes on without us.
-        this.#becomeFollower(this.term, NONE);
+        if (!this.#isVoter()) this.#becomeFollower(this.term, NONE);
       }
       return true;
     }

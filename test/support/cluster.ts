@@ -44,7 +44,10 @@ export class Cluster {
   /** Called on each delivered message; a test may record or rewrite traffic. */
   onDeliver?: (m: Message) => Message | undefined;
 
+  readonly #options: ClusterOptions;
+
   constructor(options: ClusterOptions) {
+    this.#options = options;
     for (const id of options.ids) {
       const storage = new MemoryLogStorage();
       const preset = options.logs?.get(id);
@@ -56,27 +59,46 @@ export class Cluster {
         );
         storage.setHardState({ term: preset.term, vote: 0, commit: 0 });
       }
-      const host = new ReplicaHost(
-        id,
-        {
-          voters: options.ids,
-          electionTicks: options.electionTicks ?? 10,
-          heartbeatTicks: options.heartbeatTicks ?? 1,
-          maxBytesPerAppend: options.maxBytesPerAppend,
-          maxInflightAppends: options.maxInflightAppends,
-          maxUncommittedBytes: options.maxUncommittedBytes,
-          preVote: options.preVote,
-          checkQuorum: options.checkQuorum,
-          tickMs: options.tickMs,
-          leaseDriftMarginMs: options.leaseDriftMarginMs,
-          clock: options.clock,
-          seed: options.seed ?? 1,
-          factory: options.factory,
-        },
-        storage,
-      );
-      this.hosts.set(id, host);
+      this.hosts.set(id, this.#newHost(id, options.ids, storage));
     }
+  }
+
+  /**
+   * A new replica joining the group: empty, knowing no configuration, so it neither votes nor
+   * campaigns until the leader's log or snapshot makes it a member.
+   */
+  join(id: NodeId): ReplicaHost {
+    const host = this.#newHost(id, [], new MemoryLogStorage());
+    this.hosts.set(id, host);
+    return host;
+  }
+
+  /** A replica gone for good (its process and disk): messages to it go nowhere. */
+  remove(id: NodeId): void {
+    this.hosts.delete(id);
+  }
+
+  #newHost(id: NodeId, voters: readonly NodeId[], storage: MemoryLogStorage): ReplicaHost {
+    const options = this.#options;
+    return new ReplicaHost(
+      id,
+      {
+        voters,
+        electionTicks: options.electionTicks ?? 10,
+        heartbeatTicks: options.heartbeatTicks ?? 1,
+        maxBytesPerAppend: options.maxBytesPerAppend,
+        maxInflightAppends: options.maxInflightAppends,
+        maxUncommittedBytes: options.maxUncommittedBytes,
+        preVote: options.preVote,
+        checkQuorum: options.checkQuorum,
+        tickMs: options.tickMs,
+        leaseDriftMarginMs: options.leaseDriftMarginMs,
+        clock: options.clock,
+        seed: options.seed ?? 1,
+        factory: options.factory,
+      },
+      storage,
+    );
   }
 
   node(id: NodeId) {
@@ -200,7 +222,7 @@ export class Cluster {
   }
 
   #passes(m: Message): boolean {
-    if (this.#down.has(m.to) || this.#down.has(m.from)) return false;
+    if (!this.hosts.has(m.to) || this.#down.has(m.to) || this.#down.has(m.from)) return false;
     return !this.#cut.has(`${m.from}>${m.to}`) && !this.#ignored.has(m.type);
   }
 
@@ -208,7 +230,7 @@ export class Cluster {
   appliedText(id: NodeId): string[] {
     const decoder = new TextDecoder();
     return this.host(id)
-      .applied.filter((entry) => entry.data.length > 0)
+      .applied.filter((entry) => entry.type === 'normal' && entry.data.length > 0)
       .map((entry) => decoder.decode(entry.data));
   }
 
