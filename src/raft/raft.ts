@@ -830,8 +830,10 @@ export class RaftNode {
     const available = pre
       ? m.term > this.term || this.voteIsAvailableFor(m.from)
       : this.voteIsAvailableFor(m.from);
-    // A learner (or a node removed from the group) never votes.
-    const grant = available && this.#isVoter() && this.candidateIsUpToDate(m);
+    // Learners answer too: one may have been promoted without knowing it yet, and refusing
+    // could deadlock an election. A vote counts only for a candidate whose configuration makes
+    // the voter a voter, so a learner still never counts toward a quorum.
+    const grant = available && this.candidateIsUpToDate(m);
     if (grant && !pre) {
       this.vote = m.from;
       this.#electionElapsed = 0;

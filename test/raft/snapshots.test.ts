@@ -87,7 +87,7 @@ describe('Snapshots and compaction (§7)', () => {
         from: 1,
         to: 2,
         term: follower.term,
-        snapshot: { index: 2, term: 1, voters: [1, 2, 3] },
+        snapshot: { index: 2, term: 1, conf: { voters: [1, 2, 3], learners: [] } },
       }),
     );
     expect(follower.log.pendingSnapshot()).toBeUndefined();
@@ -266,7 +266,7 @@ describe('Restarts at every snapshot boundary', () => {
     proposeMany(cluster, 6);
     const host = cluster.host(3);
     expectConsistentAfterRestart(host.storage); // before
-    host.storage.createSnapshot(host.appliedIndex, [1, 2, 3]);
+    host.storage.createSnapshot(host.appliedIndex, { voters: [1, 2, 3], learners: [] });
     expectConsistentAfterRestart(host.storage); // recorded, not compacted
     host.storage.compact(host.appliedIndex);
     const node = expectConsistentAfterRestart(host.storage); // after

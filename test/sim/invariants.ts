@@ -21,7 +21,8 @@ function entryKey(entry: Entry): string {
  *   that counts it committed holds the same entry there (what state-machine safety rests on);
  * - leader completeness: a new leader holds every entry committed in earlier terms;
  * - commits are safe: when an index is first committed, no node lacking that entry could
- *   win an election, i.e. no node is at least as up to date as a majority while lacking it.
+ *   win an election, i.e. no voter lacking it is at least as up to date as a majority of the
+ *   voters of its own configuration (departed replicas grant nothing).
  *   Raft's proof says no such node exists; checking it at commit time catches an unsafe
  *   commit at once, without waiting for the unlucky election that would expose it;
  * - state-machine safety: no two nodes apply different entries at one index, and state
@@ -143,14 +144,18 @@ export class InvariantChecker {
   #checkCommitIsSafe(index: number, term: number): void {
     const nodes = this.#group();
     for (const candidate of nodes) {
-      // A node whose snapshot covers the index holds it.
+      // Only a voter of its own configuration campaigns; a snapshot covering the index holds it.
+      if (!candidate.voters.includes(candidate.id)) continue;
       if (index < candidate.log.firstIndex() || candidate.log.term(index) === term) continue;
       const lastIndex = candidate.log.lastIndex();
       const lastTerm = candidate.log.lastTerm();
-      const voters = nodes.filter((voter) => voter.log.isUpToDate(lastIndex, lastTerm));
-      if (voters.length > nodes.length / 2) {
+      const electorate = candidate.voters;
+      const granting = nodes.filter(
+        (voter) => electorate.includes(voter.id) && voter.log.isUpToDate(lastIndex, lastTerm),
+      );
+      if (granting.length > electorate.length / 2) {
         throw new SafetyViolation(
-          `unsafe commit: index ${index} (term ${term}) is committed, yet node ${candidate.id}, lacking it (last ${lastIndex}/${lastTerm}), could win the votes of ${voters.map((v) => v.id).join(', ')}`,
+          `unsafe commit: index ${index} (term ${term}) is committed, yet node ${candidate.id}, lacking it (last ${lastIndex}/${lastTerm}), could win the votes of ${granting.map((v) => v.id).join(', ')}`,
         );
       }
     }

@@ -94,6 +94,13 @@ class UnboundedInflightWindow extends RaftNode {
   }
 }
 
+/** Lets a second membership change in while the first is still uncommitted. */
+class TwoChangesInFlight extends RaftNode {
+  protected override mayProposeConfChange(): boolean {
+    return true;
+  }
+}
+
 export interface PlantedBug {
   readonly factory: NodeFactory;
   /** Simulation settings the bug needs to matter (e.g. the setting it ignores). */
@@ -113,7 +120,7 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   },
   'serves lease reads without check-quorum': {
     factory: (c) => new LeaseWithoutCheckQuorum(c),
-    options: { checkQuorum: false },
+    options: { checkQuorum: false, membershipChanges: false },
   },
   'keeps a lease across a pause longer than the margin allows': {
     factory: (c) => new LeaseClockedByTicks(c),
@@ -124,4 +131,9 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   },
   'sends entries that were already compacted': { factory: (c) => new SendsCompactedEntries(c) },
   'keeps an unbounded in-flight window': { factory: (c) => new UnboundedInflightWindow(c) },
+  'allows two membership changes in flight': { factory: (c) => new TwoChangesInFlight(c) },
+  'lets a restarted empty node vote under its old identity': {
+    factory: (c) => new RaftNode(c),
+    options: { amnesiaKeepsIdentity: true },
+  },
 };

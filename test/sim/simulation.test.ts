@@ -51,15 +51,27 @@ describe('seeded cluster simulation', () => {
     });
   }
 
-  it('the runs above paused nodes, transferred leadership, brought cut-off followers back, compacted and sent snapshots', () => {
-    const total = (key: 'pauses' | 'transfers' | 'rejoins' | 'snapshotsTaken' | 'snapshotsSent') =>
-      runs.reduce((sum, run) => sum + run[key], 0);
+  it('the runs above paused nodes, transferred leadership, brought cut-off followers back, compacted, sent snapshots and changed membership', () => {
+    const total = (
+      key:
+        | 'pauses'
+        | 'transfers'
+        | 'rejoins'
+        | 'snapshotsTaken'
+        | 'snapshotsSent'
+        | 'amnesias'
+        | 'replacements'
+        | 'changes',
+    ) => runs.reduce((sum, run) => sum + run[key], 0);
     expect(runs).toHaveLength(4);
     expect(total('pauses')).toBeGreaterThan(10);
     expect(total('transfers')).toBeGreaterThan(5);
     expect(total('rejoins')).toBeGreaterThan(3);
     expect(total('snapshotsTaken')).toBeGreaterThan(100);
     expect(total('snapshotsSent')).toBeGreaterThan(10);
+    expect(total('amnesias')).toBeGreaterThan(2);
+    expect(total('replacements')).toBeGreaterThan(2);
+    expect(total('changes')).toBeGreaterThan(2);
   });
 
   it('property: any seed, 3 or 5 nodes, short runs keep every invariant', () => {

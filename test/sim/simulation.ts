@@ -1,11 +1,13 @@
+import type { ConfChange } from '../../src/raft/membership.ts';
 import type { ReadMode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import type { NodeId } from '../../src/raft/types.ts';
-import { type NodeFactory, ReplicaHost } from '../support/replica-host.ts';
+import { type HostOptions, type NodeFactory, ReplicaHost } from '../support/replica-host.ts';
 import { ClientWorkload } from './clients.ts';
 import { SimClocks } from './clocks.ts';
 import { InvariantChecker, SafetyViolation } from './invariants.ts';
 import { RELIABLE, SimNetwork } from './network.ts';
+import { nextReplacementStep, type Replacement, replacementCommitted } from './replacement.ts';
 import { type SnapshotTransfer, SnapshotTransfers } from './snapshot-transfers.ts';
 
 export interface SimulationOptions {
@@ -21,6 +23,16 @@ export interface SimulationOptions {
    * (the default; the lease must then be safe), or `beyond` it (a lease may then be unsafe).
    */
   readonly clockDrift?: 'within' | 'beyond';
+  /**
+   * A replica that loses its state comes back under its old identity, as a voter with an empty
+   * log, instead of as a new incarnation: the amnesia bug the simulator must catch.
+   */
+  readonly amnesiaKeepsIdentity?: boolean;
+  /**
+   * Membership churn (replicas losing their state, moves, changes asked at random); on by
+   * default. A run aimed at another fault can turn it off to spend its steps there.
+   */
+  readonly membershipChanges?: boolean;
   /** Called every `PROGRESS_EVERY` steps, for long runs. */
   readonly onProgress?: (steps: number) => void;
 }
@@ -29,6 +41,8 @@ export interface SimulationResult {
   readonly seed: number;
   readonly nodes: number;
   readonly steps: number;
+  /** The step budget the run was given: with the seed, what replays it. */
+  readonly budget: number;
   readonly ticks: number;
   readonly elections: number;
   /** Highest index committed (entries committed in all, no-ops included). */
@@ -41,6 +55,12 @@ export interface SimulationResult {
   readonly pauses: number;
   readonly snapshotsTaken: number;
   readonly snapshotsSent: number;
+  /** Replicas that lost their state, and replacements by new incarnations completed. */
+  readonly amnesias: number;
+  readonly moves: number;
+  /** Membership changes asked of a leader at random (some refused). */
+  readonly changes: number;
+  readonly replacements: number;
   readonly partitions: number;
   readonly transfers: number;
   readonly heals: number;
@@ -84,15 +104,20 @@ export class Simulation {
   readonly #network: SimNetwork;
   readonly #snapshots: SnapshotTransfers;
   readonly #clocks = new SimClocks();
-  readonly #checker = new InvariantChecker(() => this.#hosts.map((host) => host.node));
+  readonly #checker = new InvariantChecker(() => this.#group().map((host) => host.node));
   readonly #clients = new ClientWorkload((term) => {
-    const leader = this.#hosts.find(
+    const leader = this.#group().find(
       (h) => !this.#down.has(h.id) && h.node.role === 'leader' && h.node.term > term,
     );
     return leader?.id;
   });
-  readonly #hosts: ReplicaHost[] = [];
-  readonly #ids: NodeId[];
+  /** The replicas by id: a new incarnation gets a new id; a replica that lost its state is gone. */
+  readonly #hosts = new Map<NodeId, ReplicaHost>();
+  readonly #hostOptions: HostOptions;
+  #nextId: number;
+  /** The bootstrap voters, and the replacement of a replica that lost its state, if one is under way. */
+  readonly #bootstrap: readonly NodeId[];
+  #replacement: Replacement | undefined;
   /** Crashed nodes, with the tick each comes back at. */
   readonly #down = new Map<NodeId, number>();
   #step = 0;
@@ -101,6 +126,8 @@ export class Simulation {
   #phase: Phase = 'chaos';
   /** A partition due at a given step (cutting a new leader off part way through its work). */
   #pendingPartition: { side: NodeId[]; atStep: number } | undefined;
+  /** A new leader to ask for a membership change once its `Ready` is done. */
+  #changeSoon: NodeId | undefined;
   /** Partitions due at a given tick, in chaos. */
   #scheduled: { atTick: number; side: NodeId[] }[] = [];
   /** Chance of a fault per tick in this chaos phase: some phases are turbulent. */
@@ -113,6 +140,10 @@ export class Simulation {
     pauses: 0,
     snapshotsTaken: 0,
     snapshotsSent: 0,
+    amnesias: 0,
+    moves: 0,
+    changes: 0,
+    replacements: 0,
     partitions: 0,
     transfers: 0,
     heals: 0,
@@ -128,7 +159,9 @@ export class Simulation {
     this.#random = new SeededRandom(options.seed);
     this.#network = new SimNetwork(new SeededRandom(options.seed ^ 0x5bd1e995));
     this.#snapshots = new SnapshotTransfers(new SeededRandom(options.seed ^ 0x2545f491));
-    this.#ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    const bootstrap = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.#bootstrap = bootstrap;
+    this.#nextId = options.nodes + 1;
     // Some runs send one entry per append, so that a leader's entries of different terms
     // reach followers in separate messages (the Figure 8 interleavings need that).
     const maxBytesPerAppend = this.#random.pick([
@@ -137,28 +170,50 @@ export class Simulation {
       64,
       1 << 20,
     ]);
-    const beyond = options.clockDrift === 'beyond';
-    for (const id of this.#ids) {
-      // Within the margin: 0.85 to 1.15. Beyond it: 0.3 to 0.5, leases outlive the stickiness.
-      const rate = beyond ? 0.3 + this.#random.int(21) / 100 : 0.85 + this.#random.int(31) / 100;
-      this.#clocks.setRate(id, rate);
-      this.#hosts.push(
-        new ReplicaHost(id, {
-          voters: this.#ids,
-          electionTicks: ELECTION_TICKS,
-          heartbeatTicks: 1,
-          maxBytesPerAppend,
-          maxInflightAppends: MAX_INFLIGHT_APPENDS,
-          maxUncommittedBytes: MAX_UNCOMMITTED_BYTES,
-          checkQuorum: options.checkQuorum ?? true,
-          tickMs: TICK_MS,
-          leaseDriftMarginMs: LEASE_DRIFT_MARGIN_MS,
-          clock: (node) => this.#clocks.now(node),
-          seed: options.seed,
-          factory: options.factory,
-        }),
-      );
-    }
+    this.#hostOptions = {
+      voters: bootstrap,
+      electionTicks: ELECTION_TICKS,
+      heartbeatTicks: 1,
+      maxBytesPerAppend,
+      maxInflightAppends: MAX_INFLIGHT_APPENDS,
+      maxUncommittedBytes: MAX_UNCOMMITTED_BYTES,
+      checkQuorum: options.checkQuorum ?? true,
+      tickMs: TICK_MS,
+      leaseDriftMarginMs: LEASE_DRIFT_MARGIN_MS,
+      clock: (node) => this.#clocks.now(node),
+      seed: options.seed,
+      factory: options.factory,
+    };
+    for (const id of bootstrap) this.#addReplica(id, bootstrap);
+  }
+
+  /**
+   * A replica on its own clock: a bootstrap member knows the first voters; a new incarnation
+   * knows none and waits to be added.
+   */
+  #addReplica(id: NodeId, voters: readonly NodeId[]): ReplicaHost {
+    // Within the margin: 0.85 to 1.15. Beyond it: 0.3 to 0.5, leases outlive the stickiness.
+    const beyond = this.#options.clockDrift === 'beyond';
+    const rate = beyond ? 0.3 + this.#random.int(21) / 100 : 0.85 + this.#random.int(31) / 100;
+    this.#clocks.setRate(id, rate);
+    const host = new ReplicaHost(id, { ...this.#hostOptions, voters });
+    this.#hosts.set(id, host);
+    return host;
+  }
+
+  #host(id: NodeId): ReplicaHost {
+    const host = this.#hosts.get(id);
+    if (!host) throw new Error(`no replica ${id}`);
+    return host;
+  }
+
+  /** Every replica that exists now, crashed ones included. */
+  #group(): ReplicaHost[] {
+    return [...this.#hosts.values()];
+  }
+
+  get #ids(): NodeId[] {
+    return [...this.#hosts.keys()];
   }
 
   run(): SimulationResult {
@@ -226,16 +281,26 @@ export class Simulation {
     }
   }
 
-  /** A follower cut off and brought back must not unseat a settled leader (pre-vote). */
+  /**
+   * A follower cut off and brought back must not unseat a settled leader: pre-vote with
+   * check-quorum's stickiness promise that (pre-vote alone does not, when the follower's log
+   * is as up to date as the others', so without check-quorum there is nothing to watch).
+   */
   #runRejoin(): void {
     this.#settle();
+    if (this.#options.checkQuorum === false) return;
     const leader = this.#waitForLeader(LIVENESS_TICKS);
     for (let t = 0; t < 3 * ELECTION_TICKS && this.#running(); t++) this.#tick();
     if (!this.#running()) return;
-    const settled = this.#hosts[leader - 1].node;
+    const settled = this.#hosts.get(leader)?.node;
+    // Changed while settling (a restarted node's term, or a move completing): nothing to test.
+    if (settled?.role !== 'leader') return;
     const term = settled.term;
-    if (settled.role !== 'leader') return; // changed while settling (a restarted node's term)
+    // Cut off a follower the group can spare: the leader must keep a majority of live voters.
+    const live = settled.voters.filter((id) => this.#hosts.has(id) && !this.#down.has(id));
     const follower = this.#random.pick(this.#ids.filter((id) => id !== leader));
+    const remaining = live.filter((id) => id !== follower).length;
+    if (remaining <= settled.voters.length / 2) return;
     this.#network.partition([follower], this.#ids);
     this.#stats.rejoins++;
     for (let t = 0; t < 6 * ELECTION_TICKS && this.#running(); t++) this.#tick();
@@ -261,7 +326,7 @@ export class Simulation {
 
   #waitForLeader(withinTicks: number): NodeId {
     for (let t = 0; t < withinTicks; t++) {
-      const leader = this.#hosts.find((h) => h.node.role === 'leader');
+      const leader = this.#group().find((h) => h.node.role === 'leader');
       if (leader) return leader.id;
       this.#tick();
     }
@@ -278,8 +343,8 @@ export class Simulation {
     const r = this.#random;
     if (!r.chance(this.#faultRate)) return;
     const live = this.#ids.filter((id) => !this.#down.has(id));
-    const leader = this.#hosts.find((h) => !this.#down.has(h.id) && h.node.role === 'leader')?.id;
-    switch (r.int(10)) {
+    const leader = this.#group().find((h) => !this.#down.has(h.id) && h.node.role === 'leader')?.id;
+    switch (r.int(13)) {
       case 0:
         if (live.length > 0) this.#crash(r.pick(live));
         return;
@@ -317,8 +382,8 @@ export class Simulation {
       }
       case 7:
         if (leader !== undefined) {
-          this.#hosts[leader - 1].node.transferLeadership(r.pick(this.#ids));
-          this.#afterStep(this.#hosts[leader - 1]);
+          this.#host(leader).node.transferLeadership(r.pick(this.#ids));
+          this.#afterStep(this.#host(leader));
           this.#stats.transfers++;
         }
         return;
@@ -336,9 +401,102 @@ export class Simulation {
           this.#stats.partitions++;
         }
         return;
+      case 9:
+        if (this.#churn()) this.#loseState(r.pick(live));
+        return;
+      case 10:
+        if (this.#churn())
+          this.#move(leader === undefined ? undefined : this.#host(leader).node.voters);
+        return;
+      case 11:
+        if (this.#churn() && leader !== undefined) this.#changeMembership(this.#host(leader));
+        return;
       default:
         this.#network.heal();
     }
+  }
+
+  /**
+   * A replica's process and disk are gone (persistence is off, or the disk died). It comes back
+   * as a new incarnation, a new replica id, and the group replaces the old one with it. Only
+   * one at a time, and only while every other voter is up, so a majority's state survives.
+   */
+  #loseState(id: NodeId | undefined): void {
+    if (id === undefined || this.#replacement || this.#down.size > 0) return;
+    this.#hosts.delete(id);
+    this.#clients.crashed(id);
+    this.#stats.amnesias++;
+    if (this.#options.amnesiaKeepsIdentity) {
+      this.#addReplica(id, this.#bootstrap);
+      this.#checker.onRestart(id);
+      return;
+    }
+    const fresh = this.#nextId++;
+    this.#addReplica(fresh, []);
+    this.#replacement = { old: id, fresh };
+  }
+
+  /**
+   * Rebalancing moves a replica to another node: a new replica is added, promoted, and the
+   * old one, alive and well, removed, while the chaos goes on.
+   */
+  #move(voters: readonly NodeId[] | undefined): void {
+    if (!voters || this.#replacement || voters.length === 0) return;
+    const old = this.#random.pick(voters);
+    const fresh = this.#nextId++;
+    this.#addReplica(fresh, []);
+    this.#replacement = { old, fresh };
+    this.#stats.moves++;
+  }
+
+  /**
+   * An operator's change, asked of the leader at a random moment (it may be refused): grow
+   * the group by a learner, promote a learner, or shrink it, between `nodes` and `nodes + 2`
+   * voters.
+   */
+  #changeMembership(leader: ReplicaHost): void {
+    const { voters, learners } = leader.node;
+    const size = this.#options.nodes;
+    const r = this.#random;
+    let change: ConfChange | undefined;
+    const choice = r.int(3);
+    if (choice === 0 && voters.length + learners.length < size + 2) {
+      const fresh = this.#nextId++;
+      this.#addReplica(fresh, []);
+      change = { type: 'add-learner', id: fresh };
+    } else if (choice === 1 && learners.length > 0) {
+      change = { type: 'add-voter', id: r.pick(learners) };
+    } else if (choice === 2 && voters.length > size) {
+      change = { type: 'remove', id: r.pick(voters) };
+    }
+    if (!change) return;
+    leader.node.proposeConfChange(change);
+    this.#afterStep(leader);
+    this.#stats.changes++;
+  }
+
+  #churn(): boolean {
+    return this.#options.membershipChanges ?? true;
+  }
+
+  /** The host side of a replacement: ask the leader for the next change, until it is committed. */
+  #driveReplacement(): void {
+    const replacement = this.#replacement;
+    if (!replacement) return;
+    const leader = this.#group().find((h) => this.#awake(h.id) && h.node.role === 'leader');
+    if (!leader) return;
+    if (replacementCommitted(leader.node, replacement)) {
+      this.#replacement = undefined;
+      this.#stats.replacements++;
+      // A moved replica's host stops it once its removal is committed.
+      this.#hosts.delete(replacement.old);
+      this.#down.delete(replacement.old);
+      return;
+    }
+    const change = nextReplacementStep(leader.node, replacement);
+    if (!change) return;
+    leader.node.proposeConfChange(change);
+    this.#afterStep(leader);
   }
 
   #awake(id: NodeId): boolean {
@@ -350,7 +508,7 @@ export class Simulation {
     this.#clocks.realMs += TICK_MS;
     for (const [id, at] of this.#down) if (at <= this.#now) this.#restart(id);
     for (const id of this.#clocks.takeResumed()) this.#onResume(id);
-    for (const host of this.#hosts) {
+    for (const host of this.#group()) {
       if (!this.#awake(host.id)) continue;
       host.node.tick();
       this.#afterStep(host);
@@ -358,15 +516,23 @@ export class Simulation {
     if (this.#random.chance(this.#writeRate)) this.#propose();
     if (this.#random.chance(0.5)) this.#read();
     if (this.#random.chance(0.05)) this.#compact();
+    // Membership holds still while a rejoin is watched: a change may move leadership on purpose.
+    if (this.#phase !== 'rejoin') this.#driveReplacement();
     for (const transfer of this.#snapshots.takeDue(this.#now)) this.#deliverSnapshot(transfer);
     let delivered = 0;
     for (let m = this.#network.takeDue(this.#now); m; m = this.#network.takeDue(this.#now)) {
-      if (this.#down.has(m.to) || !this.#network.connected(m.from, m.to)) continue;
+      if (
+        !this.#hosts.has(m.to) ||
+        this.#down.has(m.to) ||
+        !this.#network.connected(m.from, m.to)
+      ) {
+        continue;
+      }
       if (this.#clocks.isPaused(m.to)) {
         this.#network.hold(m, this.#now + 1); // waits in the socket until the pause ends
         continue;
       }
-      const host = this.#hosts[m.to - 1];
+      const host = this.#host(m.to);
       host.node.step(m);
       this.#afterStep(host);
       if (++delivered > 100_000)
@@ -379,19 +545,20 @@ export class Simulation {
   #compact(): void {
     const awake = this.#ids.filter((id) => this.#awake(id));
     if (awake.length === 0) return;
-    this.#hosts[this.#random.pick(awake) - 1].takeSnapshot(this.#random.int(20));
+    this.#host(this.#random.pick(awake)).takeSnapshot(this.#random.int(20));
     this.#stats.snapshotsTaken++;
   }
 
   /** A snapshot streamed in: install it and report to the leader, or report it failed. */
   #deliverSnapshot({ message, data }: SnapshotTransfer): void {
-    const sender = this.#hosts[message.from - 1];
-    const receiver = this.#hosts[message.to - 1];
+    const sender = this.#hosts.get(message.from);
+    const receiver = this.#hosts.get(message.to);
     if (this.#clocks.isPaused(message.to)) {
       this.#snapshots.start(message, data, this.#now);
       return;
     }
     const through =
+      receiver !== undefined &&
       !this.#down.has(message.to) &&
       this.#network.connected(message.from, message.to) &&
       !this.#random.chance(this.#network.faults.drop);
@@ -400,7 +567,7 @@ export class Simulation {
       receiver.node.step(message);
       this.#afterStep(receiver);
     }
-    if (this.#down.has(message.from)) return;
+    if (!sender || this.#down.has(message.from)) return;
     sender.node.reportSnapshot(message.to, through ? 'done' : 'failed');
     this.#afterStep(sender);
   }
@@ -412,7 +579,7 @@ export class Simulation {
    * heartbeat can pile up behind a slow link.)
    */
   #checkLeaderMemory(): void {
-    for (const host of this.#hosts) {
+    for (const host of this.#group()) {
       const leader = host.node;
       if (this.#down.has(host.id) || leader.role !== 'leader') continue;
       const uncommitted = leader.uncommittedBytes();
@@ -438,7 +605,7 @@ export class Simulation {
    * commit index without a heartbeat round.
    */
   #onResume(id: NodeId): void {
-    if (this.#down.has(id) || !this.#random.chance(0.5)) return;
+    if (!this.#hosts.has(id) || this.#down.has(id) || !this.#random.chance(0.5)) return;
     this.#read(id);
   }
 
@@ -446,9 +613,9 @@ export class Simulation {
   #liveNode(): ReplicaHost | undefined {
     const awake = this.#ids.filter((id) => this.#awake(id));
     if (awake.length === 0) return undefined;
-    const leaders = awake.filter((id) => this.#hosts[id - 1].node.role === 'leader');
+    const leaders = awake.filter((id) => this.#host(id).node.role === 'leader');
     const pool = leaders.length > 0 && this.#random.chance(0.5) ? leaders : awake;
-    return this.#hosts[this.#random.pick(pool) - 1];
+    return this.#host(this.#random.pick(pool));
   }
 
   #propose(): void {
@@ -466,7 +633,7 @@ export class Simulation {
   }
 
   #read(on?: NodeId, mode?: ReadMode): void {
-    const host = on === undefined ? this.#liveNode() : this.#hosts[on - 1];
+    const host = on === undefined ? this.#liveNode() : this.#host(on);
     if (!host) return;
     const readMode = mode ?? (this.#random.chance(0.5) ? 'lease' : 'read-index');
     host.node.readIndex(
@@ -506,6 +673,10 @@ export class Simulation {
       }
     }
     this.#checker.onApplied(host.id, host.appliedIndex, host.stateHash);
+    const asked = this.#changeSoon;
+    this.#changeSoon = undefined;
+    const leader = asked === undefined ? undefined : this.#hosts.get(asked);
+    if (leader?.node.role === 'leader') this.#changeMembership(leader);
   }
 
   /**
@@ -515,13 +686,16 @@ export class Simulation {
    */
   #onElected(id: NodeId): void {
     this.#stats.elections++;
-    if (this.#phase !== 'chaos' || !this.#random.chance(0.5)) return;
+    if (this.#phase !== 'chaos') return;
+    // A change asked of a leader the moment it wins: before its first entry commits.
+    if (this.#churn() && this.#random.chance(0.3)) this.#changeSoon = id;
+    if (!this.#random.chance(0.5)) return;
     const side = this.#ids.filter((other) => other === id || this.#random.chance(0.3));
     this.#pendingPartition = { side, atStep: this.#step + this.#random.int(12) };
   }
 
   #leaders(): string {
-    return this.#hosts
+    return this.#group()
       .filter((h) => !this.#down.has(h.id) && h.node.role === 'leader')
       .map((h) => `${h.id}@${h.node.term}`)
       .join(', ');
@@ -536,7 +710,7 @@ export class Simulation {
 
   #restart(id: NodeId): void {
     this.#down.delete(id);
-    this.#hosts[id - 1].restart();
+    this.#host(id).restart();
     this.#checker.onRestart(id);
   }
 
@@ -545,6 +719,7 @@ export class Simulation {
       seed: this.#options.seed,
       nodes: this.#options.nodes,
       steps: this.#step,
+      budget: this.#options.steps,
       ticks: this.#now,
       ...this.#stats,
       committed: this.#checker.committedIndex,
@@ -560,5 +735,5 @@ export class Simulation {
 /** The command that replays a run (`plant` names the planted bug it ran with, if any). */
 export function replayCommand(result: SimulationResult, plant?: string): string {
   const planted = plant ? ` --plant '${plant}'` : '';
-  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --steps ${result.steps}${planted}`;
+  return `npm run sim -- --seed ${result.seed} --nodes ${result.nodes} --steps ${result.budget}${planted}`;
 }

@@ -1,0 +1,36 @@
+import type { ConfChange } from '../../src/raft/membership.ts';
+import type { RaftNode } from '../../src/raft/raft.ts';
+import type { NodeId } from '../../src/raft/types.ts';
+
+/**
+ * A replica that lost its state (`old`) being replaced by a new incarnation (`fresh`), as a
+ * node's host drives it through the leader (ARCHITECTURE.md, invariant 6): add the fresh one
+ * as a learner, promote it once it has caught up, then remove the old one. One change at a
+ * time: the leader refuses the next until the previous is committed.
+ */
+export interface Replacement {
+  readonly old: NodeId;
+  readonly fresh: NodeId;
+}
+
+/** The change to ask `leader` for next, if any is due now. */
+export function nextReplacementStep(
+  leader: RaftNode,
+  { old, fresh }: Replacement,
+): ConfChange | undefined {
+  const { voters, learners } = leader;
+  if (!voters.includes(fresh) && !learners.includes(fresh))
+    return { type: 'add-learner', id: fresh };
+  if (learners.includes(fresh)) {
+    const caughtUp = (leader.progress(fresh)?.match ?? 0) >= leader.log.committed;
+    return caughtUp ? { type: 'add-voter', id: fresh } : undefined;
+  }
+  if (voters.includes(old) || learners.includes(old)) return { type: 'remove', id: old };
+  return undefined;
+}
+
+/** Whether the replacement is done in the configuration `leader` has committed. */
+export function replacementCommitted(leader: RaftNode, { old, fresh }: Replacement): boolean {
+  const conf = leader.confStateAt(leader.log.committed);
+  return conf.voters.includes(fresh) && !conf.voters.includes(old) && !conf.learners.includes(old);
+}
