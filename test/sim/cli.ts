@@ -61,7 +61,7 @@ console.log(
     `crashes      ${result.crashes}`,
     `pauses       ${result.pauses}`,
     `snapshots    ${result.snapshotsTaken} taken, ${result.snapshotsSent} sent`,
-    `membership   ${result.amnesias} replicas lost their state, ${result.moves} moved, ${result.replacements} replacements done, ${result.changes} other changes asked`,
+    `membership   ${result.amnesias} replicas lost their state, ${result.moves} moved, ${result.replacements} replacements done, ${result.changes} other changes asked, ${result.splitChanges} split changes staged`,
     `transfers    ${result.transfers}`,
     `rejoins      ${result.rejoins}`,
     `partitions   ${result.partitions}`,

@@ -101,6 +101,13 @@ class TwoChangesInFlight extends RaftNode {
   }
 }
 
+/** Lets a new leader change the configuration before its first entry of its term commits. */
+class ChangesBeforeOwnCommit extends RaftNode {
+  protected override pendingConfIndexAtElection(): number {
+    return 0;
+  }
+}
+
 export interface PlantedBug {
   readonly factory: NodeFactory;
   /** Simulation settings the bug needs to matter (e.g. the setting it ignores). */
@@ -132,6 +139,9 @@ export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   'sends entries that were already compacted': { factory: (c) => new SendsCompactedEntries(c) },
   'keeps an unbounded in-flight window': { factory: (c) => new UnboundedInflightWindow(c) },
   'allows two membership changes in flight': { factory: (c) => new TwoChangesInFlight(c) },
+  'changes membership before a new leader commits in its term': {
+    factory: (c) => new ChangesBeforeOwnCommit(c),
+  },
   'lets a restarted empty node vote under its old identity': {
     factory: (c) => new RaftNode(c),
     options: { amnesiaKeepsIdentity: true },

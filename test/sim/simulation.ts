@@ -60,6 +60,8 @@ export interface SimulationResult {
   readonly moves: number;
   /** Membership changes asked of a leader at random (some refused). */
   readonly changes: number;
+  /** Ongaro's 2015 membership scenario staged (see `#splitChange`). */
+  readonly splitChanges: number;
   readonly replacements: number;
   readonly partitions: number;
   readonly transfers: number;
@@ -128,6 +130,8 @@ export class Simulation {
   #pendingPartition: { side: NodeId[]; atStep: number } | undefined;
   /** A new leader to ask for a membership change once its `Ready` is done. */
   #changeSoon: NodeId | undefined;
+  /** Set by `#splitChange`: the voter the next new leader is asked to remove, unreachable. */
+  #removeAtElection: { victim: NodeId; oldLeader: NodeId } | undefined;
   /** Partitions due at a given tick, in chaos. */
   #scheduled: { atTick: number; side: NodeId[] }[] = [];
   /** Chance of a fault per tick in this chaos phase: some phases are turbulent. */
@@ -143,6 +147,7 @@ export class Simulation {
     amnesias: 0,
     moves: 0,
     changes: 0,
+    splitChanges: 0,
     replacements: 0,
     partitions: 0,
     transfers: 0,
@@ -235,6 +240,7 @@ export class Simulation {
     this.#calm = undefined;
     this.#pendingPartition = undefined;
     this.#scheduled = [];
+    this.#removeAtElection = undefined;
   }
 
   #runChaos(): void {
@@ -254,7 +260,9 @@ export class Simulation {
       this.#tick();
       this.#maybeInjectFault();
       for (const due of this.#scheduled.filter((s) => s.atTick <= this.#now)) {
-        this.#network.partition(due.side, this.#ids);
+        // An empty side heals the network.
+        if (due.side.length === 0) this.#network.heal();
+        else this.#network.partition(due.side, this.#ids);
       }
       this.#scheduled = this.#scheduled.filter((s) => s.atTick > this.#now);
     }
@@ -344,7 +352,7 @@ export class Simulation {
     if (!r.chance(this.#faultRate)) return;
     const live = this.#ids.filter((id) => !this.#down.has(id));
     const leader = this.#group().find((h) => !this.#down.has(h.id) && h.node.role === 'leader')?.id;
-    switch (r.int(13)) {
+    switch (r.int(14)) {
       case 0:
         if (live.length > 0) this.#crash(r.pick(live));
         return;
@@ -411,6 +419,9 @@ export class Simulation {
       case 11:
         if (this.#churn() && leader !== undefined) this.#changeMembership(this.#host(leader));
         return;
+      case 12:
+        if (this.#churn() && leader !== undefined) this.#splitChange(this.#host(leader));
+        return;
       default:
         this.#network.heal();
     }
@@ -454,12 +465,12 @@ export class Simulation {
    * the group by a learner, promote a learner, or shrink it, between `nodes` and `nodes + 2`
    * voters.
    */
-  #changeMembership(leader: ReplicaHost): void {
+  #changeMembership(leader: ReplicaHost, planned?: ConfChange): void {
     const { voters, learners } = leader.node;
     const size = this.#options.nodes;
     const r = this.#random;
-    let change: ConfChange | undefined;
-    const choice = r.int(3);
+    let change = planned;
+    const choice = planned ? -1 : r.int(3);
     if (choice === 0 && voters.length + learners.length < size + 2) {
       const fresh = this.#nextId++;
       this.#addReplica(fresh, []);
@@ -473,6 +484,35 @@ export class Simulation {
     leader.node.proposeConfChange(change);
     this.#afterStep(leader);
     this.#stats.changes++;
+  }
+
+  /**
+   * Ongaro's single-server-change scenario of 2015, with random parts: the leader, cut off
+   * from the other voters, appends the addition of a new replica, which only that replica
+   * receives; the others elect a new leader, which is asked at once to remove a voter that it
+   * cannot reach. A new leader that changes the configuration before its first entry commits
+   * lets two disjoint majorities decide.
+   */
+  #splitChange(leader: ReplicaHost): void {
+    const voters = leader.node.voters;
+    if (this.#replacement || this.#down.size > 0 || voters.length < 4 || this.#removeAtElection)
+      return;
+    const fresh = this.#nextId++;
+    this.#addReplica(fresh, []);
+    for (const id of voters) if (id !== leader.id) this.#network.cut(leader.id, id);
+    const result = leader.node.proposeConfChange({ type: 'add-voter', id: fresh });
+    this.#afterStep(leader);
+    if (result.kind !== 'appended') {
+      this.#hosts.delete(fresh);
+      return;
+    }
+    const victim = this.#random.pick(voters.filter((id) => id !== leader.id));
+    this.#removeAtElection = { victim, oldLeader: leader.id };
+    this.#scheduled.push({
+      atTick: this.#now + (3 + this.#random.int(3)) * ELECTION_TICKS,
+      side: [],
+    });
+    this.#stats.splitChanges++;
   }
 
   #churn(): boolean {
@@ -676,7 +716,11 @@ export class Simulation {
     const asked = this.#changeSoon;
     this.#changeSoon = undefined;
     const leader = asked === undefined ? undefined : this.#hosts.get(asked);
-    if (leader?.node.role === 'leader') this.#changeMembership(leader);
+    if (leader?.node.role === 'leader') {
+      const split = this.#removeAtElection;
+      this.#removeAtElection = undefined;
+      this.#changeMembership(leader, split && { type: 'remove', id: split.victim });
+    }
   }
 
   /**
@@ -688,7 +732,13 @@ export class Simulation {
     this.#stats.elections++;
     if (this.#phase !== 'chaos') return;
     // A change asked of a leader the moment it wins: before its first entry commits.
-    if (this.#churn() && this.#random.chance(0.3)) this.#changeSoon = id;
+    const split = this.#removeAtElection;
+    if (split && id !== split.oldLeader && id !== split.victim) {
+      this.#network.cut(id, split.victim);
+      this.#changeSoon = id;
+    } else if (this.#churn() && this.#random.chance(0.3)) {
+      this.#changeSoon = id;
+    }
     if (!this.#random.chance(0.5)) return;
     const side = this.#ids.filter((other) => other === id || this.#random.chance(0.3));
     this.#pendingPartition = { side, atStep: this.#step + this.#random.int(12) };
