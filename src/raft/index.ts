@@ -1,5 +1,6 @@
+export type { ProposeResult, RaftConfig, ReadMode, TransferResult } from './config.ts';
 export { RaftInvariantError } from './invariant.ts';
-export type { ProposeResult, RaftConfig } from './raft.ts';
+export type { ConfChange, ConfState } from './membership.ts';
 export { RaftNode } from './raft.ts';
 export type { RandomSource } from './random.ts';
 export { SeededRandom } from './random.ts';

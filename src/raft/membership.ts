@@ -1,3 +1,4 @@
+import type { LogStorage } from '../storage/log-storage.ts';
 import { invariant } from './invariant.ts';
 import type { NodeId } from './types.ts';
 
@@ -101,4 +102,25 @@ export class ConfHistory {
   reset(index: number, conf: ConfState): void {
     this.#changes = [{ index, conf }];
   }
+}
+
+/**
+ * A restarted node's configurations: the snapshot's (or, with no snapshot, the bootstrap
+ * one), then every one in the stored log after it.
+ */
+export function confHistoryFromStorage(storage: LogStorage, bootstrap: ConfState): ConfHistory {
+  const snapshot = storage.snapshot();
+  const history =
+    snapshot.index > 0
+      ? new ConfHistory(snapshot.index, snapshot.conf)
+      : new ConfHistory(0, { voters: [...bootstrap.voters], learners: [...bootstrap.learners] });
+  const last = storage.lastIndex();
+  for (let lo = Math.max(storage.firstIndex(), snapshot.index + 1); lo <= last; ) {
+    const batch = storage.entries(lo, last + 1, 1 << 20);
+    for (const entry of batch) {
+      if (entry.type === 'conf') history.record(entry.index, decodeConfState(entry.data));
+    }
+    lo += batch.length;
+  }
+  return history;
 }

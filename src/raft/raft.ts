@@ -1,11 +1,22 @@
-import type { LogStorage } from '../storage/log-storage.ts';
+import {
+  DEFAULT_MAX_APPLY_BYTES,
+  DEFAULT_MAX_BYTES_PER_APPEND,
+  DEFAULT_MAX_INFLIGHT_APPENDS,
+  DEFAULT_MAX_UNCOMMITTED_BYTES,
+  type ProposeResult,
+  type RaftConfig,
+  type ReadMode,
+  type TransferResult,
+} from './config.ts';
 import { invariant } from './invariant.ts';
+import { Lease } from './lease.ts';
 import { RaftLog } from './log.ts';
 import {
   applyConfChange,
   type ConfChange,
-  ConfHistory,
+  type ConfHistory,
   type ConfState,
+  confHistoryFromStorage,
   decodeConfState,
   encodeConfState,
 } from './membership.ts';
@@ -28,101 +39,8 @@ import {
   type Role,
   type SnapshotMeta,
 } from './types.ts';
+import { totalBytes, UncommittedBytes } from './uncommitted.ts';
 
-export interface RaftConfig {
-  /** This replica's id (never `NONE`). */
-  readonly id: NodeId;
-  /**
-   * The voting members when the log holds no configuration: a new group's bootstrap. A
-   * replica joining an existing group passes none, learns the group's configuration from the
-   * leader's log or snapshot, and neither campaigns nor votes until it is made a voter.
-   */
-  readonly voters: readonly NodeId[];
-  readonly learners?: readonly NodeId[];
-  readonly storage: LogStorage;
-  readonly random: RandomSource;
-  /** Ticks without hearing a leader before campaigning; randomized in [n, 2n). */
-  readonly electionTicks: number;
-  /** Ticks between a leader's heartbeats; well below `electionTicks`. */
-  readonly heartbeatTicks: number;
-  /** Soft limit on the bytes of entries in one append message (one entry always fits). */
-  readonly maxBytesPerAppend?: number;
-  /** Appends in flight to one follower in the replicate state. */
-  readonly maxInflightAppends?: number;
-  /**
-   * Bytes of entries a leader holds appended but not committed before it refuses proposals:
-   * a leader cut off from its followers refuses instead of growing. One proposal is always
-   * taken when nothing is pending, however large.
-   */
-  readonly maxUncommittedBytes?: number;
-  /** Limit on the bytes of committed entries handed out by one `Ready`. */
-  readonly maxApplyBytes?: number;
-  /** Index already applied by the host's state machine (on restart). */
-  readonly applied?: number;
-  /** Forward a follower's proposals to the leader, instead of refusing them. */
-  readonly forwardProposals?: boolean;
-  /** Ask whether an election could be won before raising the term (default on). */
-  readonly preVote?: boolean;
-  /**
-   * A leader that has not heard from a majority for an election timeout steps down, and a
-   * follower that hears a leader ignores vote requests for an election timeout (default on).
-   */
-  readonly checkQuorum?: boolean;
-  /** A monotonic clock in milliseconds: only lease reads use it. Ticks never measure time. */
-  readonly clock?: () => number;
-  /**
-   * Lease reads, allowed only with check-quorum: the nominal tick interval, and the margin
-   * for clocks running at different rates. The lease lasts
-   * `(electionTicks - 1) × tickMs - leaseDriftMarginMs` from when its heartbeat round was
-   * sent; without `tickMs` there are no leases. With leases the host must never tick faster
-   * than one tick per `tickMs` of real time (no catching up after a stall): a follower's
-   * stickiness, which the lease rests on, is counted in ticks.
-   */
-  readonly tickMs?: number;
-  readonly leaseDriftMarginMs?: number;
-}
-
-/**
- * What became of a proposal. `appended`: in the leader's log at these indexes (committed
- * only if that entry of that term is later applied; a new leader may overwrite it).
- * `forwarded`: sent to the leader; the host learns its fate only by seeing it applied.
- * `refused`: not taken; `leader` names the leader when one is known.
- */
-export type ProposeResult =
-  | {
-      readonly kind: 'appended';
-      readonly term: number;
-      readonly firstIndex: number;
-      readonly lastIndex: number;
-    }
-  | { readonly kind: 'forwarded'; readonly leader: NodeId }
-  | {
-      readonly kind: 'refused';
-      readonly reason:
-        | 'no-leader'
-        | 'not-leader'
-        | 'transferring'
-        | 'overloaded'
-        | 'conf-change-pending'
-        | 'invalid-conf-change';
-      readonly leader: NodeId;
-    };
-
-/** What became of a request to hand leadership to another voter. */
-export type TransferResult =
-  | 'started'
-  | 'in-progress'
-  | 'already-leader'
-  | 'not-leader'
-  | 'not-a-voter';
-
-/** How a read confirms that this node's data is current: a heartbeat round, or the lease. */
-export type ReadMode = 'read-index' | 'lease';
-
-const DEFAULT_MAX_BYTES_PER_APPEND = 1 << 20;
-const DEFAULT_MAX_INFLIGHT_APPENDS = 256;
-const DEFAULT_MAX_UNCOMMITTED_BYTES = 64 << 20;
-const DEFAULT_MAX_APPLY_BYTES = 64 << 20;
 const EMPTY_DATA = new Uint8Array(0);
 type CampaignKind = 'pre-election' | 'election' | 'transfer';
 
@@ -155,21 +73,13 @@ export class RaftNode {
   readonly #heartbeatTicks: number;
   readonly #maxBytesPerAppend: number;
   readonly #maxInflightAppends: number;
-  readonly #maxUncommittedBytes: number;
   readonly #maxApplyBytes: number;
   readonly #forwardProposals: boolean;
   readonly #preVote: boolean;
   readonly #checkQuorum: boolean;
-  readonly #leaseMs: number;
 
   #progress = new Map<NodeId, Progress>();
-  /**
-   * The leader's appended bytes, as (last index, running total) per batch: the bytes not yet
-   * committed are the total less the running total of the last batch wholly committed.
-   */
-  #appendedBatches: { lastIndex: number; total: number }[] = [];
-  #appendedBytes = 0;
-  #committedBytes = 0;
+  readonly #uncommitted: UncommittedBytes;
   #votes = new Map<NodeId, boolean>();
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
@@ -191,13 +101,8 @@ export class RaftNode {
   readonly #forwardedReads = new Set<number>();
   #readStates: ReadState[] = [];
   #failedReads: number[] = [];
-  /** On the leader's clock: reads need no heartbeat round before this. */
-  #leaseExpiresAt = Number.NEGATIVE_INFINITY;
-  /**
-   * Set when a transfer starts, for the rest of this leadership: a `timeoutNow` still in flight
-   * can start an election that bypasses the stickiness any lease rests on.
-   */
-  #leaseRevoked = false;
+  readonly #leaseMs: number;
+  readonly #lease: Lease;
 
   #prevHardState: HardState;
   #prevSoftState: SoftState;
@@ -213,7 +118,9 @@ export class RaftNode {
     this.#heartbeatTicks = config.heartbeatTicks;
     this.#maxBytesPerAppend = config.maxBytesPerAppend ?? DEFAULT_MAX_BYTES_PER_APPEND;
     this.#maxInflightAppends = config.maxInflightAppends ?? DEFAULT_MAX_INFLIGHT_APPENDS;
-    this.#maxUncommittedBytes = config.maxUncommittedBytes ?? DEFAULT_MAX_UNCOMMITTED_BYTES;
+    this.#uncommitted = new UncommittedBytes(
+      config.maxUncommittedBytes ?? DEFAULT_MAX_UNCOMMITTED_BYTES,
+    );
     this.#maxApplyBytes = config.maxApplyBytes ?? DEFAULT_MAX_APPLY_BYTES;
     this.#forwardProposals = config.forwardProposals ?? true;
     this.#preVote = config.preVote ?? true;
@@ -225,11 +132,15 @@ export class RaftNode {
             0,
             (config.electionTicks - 1) * config.tickMs - (config.leaseDriftMarginMs ?? 0),
           );
+    this.#lease = new Lease(this.#leaseMs);
 
     this.#quietAfterStart = this.leaseReadsEnabled();
 
     this.log = new RaftLog(config.storage, config.applied ?? 0);
-    this.#conf = RaftNode.#confFromStorage(config);
+    this.#conf = confHistoryFromStorage(config.storage, {
+      voters: config.voters,
+      learners: config.learners ?? [],
+    });
     const hardState = config.storage.hardState();
     this.term = hardState.term;
     this.vote = hardState.vote;
@@ -254,28 +165,6 @@ export class RaftNode {
   /** The configuration once `index` is applied: what a snapshot taken there records. */
   confStateAt(index: number): ConfState {
     return this.#conf.at(index);
-  }
-
-  /** The base configuration (snapshot's or bootstrap's), then every one in the stored log. */
-  static #confFromStorage(config: RaftConfig): ConfHistory {
-    const storage = config.storage;
-    const snapshot = storage.snapshot();
-    const history =
-      snapshot.index > 0
-        ? new ConfHistory(snapshot.index, snapshot.conf)
-        : new ConfHistory(0, {
-            voters: [...config.voters],
-            learners: [...(config.learners ?? [])],
-          });
-    const last = storage.lastIndex();
-    for (let lo = Math.max(storage.firstIndex(), snapshot.index + 1); lo <= last; ) {
-      const batch = storage.entries(lo, last + 1, 1 << 20);
-      for (const entry of batch) {
-        if (entry.type === 'conf') history.record(entry.index, decodeConfState(entry.data));
-      }
-      lo += batch.length;
-    }
-    return history;
   }
 
   hardState(): HardState {
@@ -414,8 +303,7 @@ export class RaftNode {
     if (this.leadTransferee === target) return 'in-progress';
     this.leadTransferee = target;
     this.#electionElapsed = 0;
-    this.#leaseExpiresAt = Number.NEGATIVE_INFINITY;
-    this.#leaseRevoked = true;
+    this.#lease.revoke();
     const progress = this.#progress.get(target) as Progress;
     if (progress.match === this.log.lastIndex())
       this.#send(message({ type: 'timeoutNow', to: target }));
@@ -445,7 +333,7 @@ export class RaftNode {
 
   /** Bytes the leader holds appended but not yet committed. */
   uncommittedBytes(): number {
-    return this.#appendedBytes - this.#committedBytes;
+    return this.#uncommitted.pending;
   }
 
   hasReady(): boolean {
@@ -633,16 +521,13 @@ export class RaftNode {
     if (this.#prevSoftState !== undefined) this.#quietAfterStart = false;
     this.lead = NONE;
     this.leadTransferee = NONE;
-    this.#leaseExpiresAt = Number.NEGATIVE_INFINITY;
+    this.#lease.reset();
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
     this.#randomizeElectionTimeout();
     this.#votes.clear();
     this.#progress.clear();
-    this.#appendedBatches = [];
-    this.#appendedBytes = 0;
-    this.#committedBytes = 0;
-    this.#leaseRevoked = false;
+    this.#uncommitted.reset();
     this.#failPendingReads();
   }
 
@@ -954,7 +839,7 @@ export class RaftNode {
       return;
     }
     const leaseHolds =
-      mode === 'lease' && this.leaseReadsEnabled() && this.now() < this.#leaseExpiresAt;
+      mode === 'lease' && this.leaseReadsEnabled() && this.#lease.holds(this.now());
     if (leaseHolds || !this.readNeedsHeartbeatRound()) {
       this.#answerRead(read);
       return;
@@ -998,35 +883,13 @@ export class RaftNode {
       entries[i] = { term: this.term, index: ++index, type: 'normal', data: data[i] };
     }
     this.#appendToLog(entries);
-    let bytes = 0;
-    for (const d of data) bytes += d.byteLength;
-    if (bytes > 0) {
-      this.#appendedBytes += bytes;
-      this.#appendedBatches.push({ lastIndex: index, total: this.#appendedBytes });
-    }
+    this.#uncommitted.appended(index, totalBytes(data));
     this.#progress.get(this.id)?.maybeUpdate(index);
     this.#maybeCommit();
   }
 
   #roomForProposal(data: readonly Uint8Array[]): boolean {
-    const pending = this.uncommittedBytes();
-    if (pending === 0) return true;
-    let bytes = 0;
-    for (const d of data) bytes += d.byteLength;
-    return pending + bytes <= this.#maxUncommittedBytes;
-  }
-
-  /** Batches now wholly committed no longer count against the uncommitted limit. */
-  #releaseCommittedBytes(): void {
-    let done = 0;
-    while (
-      done < this.#appendedBatches.length &&
-      this.#appendedBatches[done].lastIndex <= this.log.committed
-    ) {
-      this.#committedBytes = this.#appendedBatches[done].total;
-      done++;
-    }
-    if (done > 0) this.#appendedBatches.splice(0, done);
+    return this.#uncommitted.hasRoomFor(totalBytes(data));
   }
 
   #maybeCommit(): boolean {
@@ -1034,7 +897,7 @@ export class RaftNode {
     if (index > this.log.committed && this.mayCommitByCounting(index)) {
       const firstOfTerm = !this.#committedInOwnTerm();
       this.log.commitTo(index);
-      this.#releaseCommittedBytes();
+      this.#uncommitted.committedTo(this.log.committed);
       if (firstOfTerm && this.#committedInOwnTerm()) this.#releaseReadsBeforeFirstCommit();
       if (this.log.committed >= this.#conf.currentIndex()) {
         this.#forgetRemovedMembers();
@@ -1071,9 +934,7 @@ export class RaftNode {
       return voteResult(this.#voters, votes) === 'won';
     });
     if (!confirmed) return;
-    if (!this.#leaseRevoked) {
-      this.#leaseExpiresAt = Math.max(this.#leaseExpiresAt, confirmed.sentAt + this.#leaseMs);
-    }
+    this.#lease.extendFrom(confirmed.sentAt);
     for (const read of confirmed.reads) this.#answerRead(read);
   }
 

@@ -1,4 +1,4 @@
-import type { ProposeResult, ReadMode } from '../../src/raft/raft.ts';
+import type { ProposeResult, ReadMode } from '../../src/raft/config.ts';
 import type { Ready } from '../../src/raft/ready.ts';
 import type { NodeId } from '../../src/raft/types.ts';
 import { SafetyViolation } from './invariants.ts';

@@ -1,5 +1,6 @@
+import type { RaftConfig } from '../../src/raft/config.ts';
 import { Progress } from '../../src/raft/progress.ts';
-import { type RaftConfig, RaftNode } from '../../src/raft/raft.ts';
+import { RaftNode } from '../../src/raft/raft.ts';
 import type { Entry, Message, NodeId, SnapshotMeta } from '../../src/raft/types.ts';
 import type { NodeFactory } from '../support/replica-host.ts';
 import type { SimulationOptions } from './simulation.ts';

@@ -1,5 +1,5 @@
+import type { ReadMode } from '../../src/raft/config.ts';
 import type { ConfChange } from '../../src/raft/membership.ts';
-import type { ReadMode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import type { NodeId } from '../../src/raft/types.ts';
 import { type HostOptions, type NodeFactory, ReplicaHost } from '../support/replica-host.ts';

@@ -1,4 +1,5 @@
-import { type RaftConfig, RaftNode } from '../../src/raft/raft.ts';
+import type { RaftConfig } from '../../src/raft/config.ts';
+import { RaftNode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import type { Ready } from '../../src/raft/ready.ts';
 import type { Entry, Message, NodeId, SnapshotMeta } from '../../src/raft/types.ts';
