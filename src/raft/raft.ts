@@ -756,10 +756,7 @@ export class RaftNode {
         return;
       case 'readIndex':
       case 'readLease':
-        // Only the leader grants read indexes; the asker retries where the leader is.
-        this.#send(
-          message({ type: 'readIndexResp', to: m.from, context: m.context, reject: true }),
-        );
+        this.#refuseRead(m);
         return;
       case 'readIndexResp':
         this.#handleReadIndexResponse(m);
@@ -767,6 +764,11 @@ export class RaftNode {
       default:
         return;
     }
+  }
+
+  /** Only the leader grants read indexes; the asker retries where the leader is. */
+  #refuseRead(m: Message): void {
+    this.#send(message({ type: 'readIndexResp', to: m.from, context: m.context, reject: true }));
   }
 
   #stepCandidate(m: Message): void {
@@ -790,9 +792,7 @@ export class RaftNode {
       }
       case 'readIndex':
       case 'readLease':
-        this.#send(
-          message({ type: 'readIndexResp', to: m.from, context: m.context, reject: true }),
-        );
+        this.#refuseRead(m);
         return;
       default:
         return;
