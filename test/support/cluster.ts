@@ -1,21 +1,10 @@
 import type { Entry, Message, MessageType, NodeId } from '../../src/raft/types.ts';
 import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
-import { type NodeFactory, type ReadyReport, ReplicaHost } from './replica-host.ts';
+import { type HostOptions, type ReadyReport, ReplicaHost } from './replica-host.ts';
 
-export interface ClusterOptions {
+/** The group's ids, and the host options every replica shares (defaults filled in). */
+export interface ClusterOptions extends Partial<Omit<HostOptions, 'voters'>> {
   readonly ids: readonly NodeId[];
-  readonly electionTicks?: number;
-  readonly heartbeatTicks?: number;
-  readonly maxBytesPerAppend?: number;
-  readonly maxInflightAppends?: number;
-  readonly maxUncommittedBytes?: number;
-  readonly preVote?: boolean;
-  readonly checkQuorum?: boolean;
-  readonly tickMs?: number;
-  readonly leaseDriftMarginMs?: number;
-  readonly clock?: (id: NodeId) => number;
-  readonly seed?: number;
-  readonly factory?: NodeFactory;
   /** Logs to start from, by node: the term of each entry from index 1, and the hard state term. */
   readonly logs?: ReadonlyMap<NodeId, { readonly terms: readonly number[]; readonly term: number }>;
 }
@@ -79,26 +68,15 @@ export class Cluster {
   }
 
   #newHost(id: NodeId, voters: readonly NodeId[], storage: MemoryLogStorage): ReplicaHost {
-    const options = this.#options;
-    return new ReplicaHost(
-      id,
-      {
-        voters,
-        electionTicks: options.electionTicks ?? 10,
-        heartbeatTicks: options.heartbeatTicks ?? 1,
-        maxBytesPerAppend: options.maxBytesPerAppend,
-        maxInflightAppends: options.maxInflightAppends,
-        maxUncommittedBytes: options.maxUncommittedBytes,
-        preVote: options.preVote,
-        checkQuorum: options.checkQuorum,
-        tickMs: options.tickMs,
-        leaseDriftMarginMs: options.leaseDriftMarginMs,
-        clock: options.clock,
-        seed: options.seed ?? 1,
-        factory: options.factory,
-      },
-      storage,
-    );
+    const { ids: _ids, logs: _logs, ...shared } = this.#options;
+    const options: HostOptions = {
+      ...shared,
+      voters,
+      electionTicks: shared.electionTicks ?? 10,
+      heartbeatTicks: shared.heartbeatTicks ?? 1,
+      seed: shared.seed ?? 1,
+    };
+    return new ReplicaHost(id, options, storage);
   }
 
   node(id: NodeId) {
