@@ -119,6 +119,8 @@ export interface PlantedBug {
 export const PLANTED_BUGS: Readonly<Record<string, PlantedBug>> = {
   'commits a previous-term entry by counting replicas': {
     factory: (c) => new CommitsPreviousTermByCounting(c),
+    // A leader's old-term entries must reach a majority before its own: one entry a message.
+    options: { oneEntryPerAppend: true },
   },
   'grants two votes in one term': { factory: (c) => new GrantsTwoVotesInOneTerm(c) },
   'skips the up-to-date check': { factory: (c) => new SkipsUpToDateCheck(c) },

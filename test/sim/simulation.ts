@@ -33,6 +33,8 @@ export interface SimulationOptions {
    * default. A run aimed at another fault can turn it off to spend its steps there.
    */
   readonly membershipChanges?: boolean;
+  /** Every append carries one entry (otherwise some runs do): slow catch-ups, entry by entry. */
+  readonly oneEntryPerAppend?: boolean;
   /** Called every `PROGRESS_EVERY` steps, for long runs. */
   readonly onProgress?: (steps: number) => void;
 }
@@ -169,12 +171,10 @@ export class Simulation {
     this.#nextId = options.nodes + 1;
     // Some runs send one entry per append, so that a leader's entries of different terms
     // reach followers in separate messages (the Figure 8 interleavings need that).
-    const maxBytesPerAppend = this.#random.pick([
-      16 + PROPOSAL_BYTES,
-      16 + PROPOSAL_BYTES,
-      64,
-      1 << 20,
-    ]);
+    const oneEntry = 16 + PROPOSAL_BYTES;
+    const maxBytesPerAppend = options.oneEntryPerAppend
+      ? oneEntry
+      : this.#random.pick([oneEntry, oneEntry, 64, 1 << 20]);
     this.#hostOptions = {
       voters: bootstrap,
       electionTicks: ELECTION_TICKS,
