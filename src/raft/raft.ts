@@ -28,8 +28,8 @@ import type { ReadState, Ready, SoftState } from './ready.ts';
 import {
   CAMPAIGN_TRANSFER,
   type Entry,
+  type EntryType,
   type HardState,
-  hardStateEquals,
   isLocalMessage,
   isTermless,
   type Message,
@@ -261,11 +261,8 @@ export class RaftNode {
     if (typeof next === 'string')
       return { kind: 'refused', reason: 'invalid-conf-change', leader: this.id };
     const index = this.log.lastIndex() + 1;
-    const entry: Entry = { term: this.term, index, type: 'conf', data: encodeConfState(next) };
     this.#pendingConfIndex = index;
-    this.#appendToLog([entry]);
-    this.#progress.get(this.id)?.maybeUpdate(index);
-    this.#maybeCommit();
+    this.#appendEntries([encodeConfState(next)], 'conf');
     this.#broadcastAppend();
     return { kind: 'appended', term: this.term, firstIndex: index, lastIndex: index };
   }
@@ -345,10 +342,16 @@ export class RaftNode {
       this.#readStates.length > 0 ||
       this.#failedReads.length > 0 ||
       this.#reads.hasWaiting() ||
-      !hardStateEquals(this.hardState(), this.#prevHardState) ||
+      this.#hardStateChanged() ||
       this.lead !== this.#prevSoftState.lead ||
       this.role !== this.#prevSoftState.role
     );
+  }
+
+  /** Compared field by field: `hasReady` runs on every turn of the host's loop. */
+  #hardStateChanged(): boolean {
+    const prev = this.#prevHardState;
+    return this.term !== prev.term || this.vote !== prev.vote || this.log.committed !== prev.commit;
   }
 
   /** Collects what the host must do; see `Ready` for the order. One at a time. */
@@ -364,7 +367,7 @@ export class RaftNode {
         softState.lead !== this.#prevSoftState.lead || softState.role !== this.#prevSoftState.role
           ? softState
           : undefined,
-      hardState: hardStateEquals(hardState, this.#prevHardState) ? undefined : hardState,
+      hardState: this.#hardStateChanged() ? hardState : undefined,
       snapshot: this.log.pendingSnapshot(),
       entries: this.log.unstableEntries(),
       messages: this.#messages,
@@ -876,11 +879,12 @@ export class RaftNode {
 
   // ---- replication -----------------------------------------------------------------------
 
-  #appendEntries(data: readonly Uint8Array[]): void {
+  /** The leader appends entries of its term, one per `data`, and commits what it can. */
+  #appendEntries(data: readonly Uint8Array[], type: EntryType = 'normal'): void {
     let index = this.log.lastIndex();
     const entries: Entry[] = new Array(data.length);
     for (let i = 0; i < data.length; i++) {
-      entries[i] = { term: this.term, index: ++index, type: 'normal', data: data[i] };
+      entries[i] = { term: this.term, index: ++index, type, data: data[i] };
     }
     this.#appendToLog(entries);
     this.#uncommitted.appended(index, totalBytes(data));

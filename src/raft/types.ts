@@ -43,10 +43,6 @@ export const EMPTY_SNAPSHOT: SnapshotMeta = {
   conf: { voters: [], learners: [] },
 };
 
-export function hardStateEquals(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-}
-
 /** A `preCandidate` asks whether it could win before it raises its term (pre-vote). */
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
 
