@@ -1,18 +1,14 @@
 // The one module that turns cache commands, log entries and snapshot chunks into bytes and
-// back. Every msgpackr option that matters is set here, once:
-// - `copyBuffers: true`: a decoded value gets its own memory instead of a view into the
-//   received batch, so a kept value never keeps a whole entry alive and byte accounting
-//   tells the truth. One exception, `decodeEntry(bytes, true)`, used by apply alone: there
-//   values stay views because apply copies each one into the store's value pages before it
-//   returns (value-arena.ts), so a second copy would only cost time;
-// - `useRecords: false` and no `structures`: a record decodes without any shared table, as a
-//   log entry or snapshot must on another node or after a restart;
-// - `int64AsType: 'number'`: versions and times are safe integers, never bigints.
+// back, with msgpackr's options from `src/codec/msgpack.ts` (copied byte strings, no shared
+// structures, numbers for int64). One exception, `decodeEntry(bytes, true)`, used by apply
+// alone: there values stay views because apply copies each one into the store's value pages
+// before it returns (value-arena.ts), so a second copy would only cost time.
 // Commands travel as tuples (op code first), which are smaller and faster than maps.
 // Every encoded record starts with a format version byte, read before anything else, so a
 // build can refuse a record from a newer one cleanly.
 import { crc32 } from 'node:zlib';
-import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
+import { RESERVE_START_SPACE } from 'msgpackr';
+import { newPackr, newUnpackr } from '../codec/msgpack.ts';
 import type { Command, SetCondition } from './commands.ts';
 
 /** Version of the log-entry payload format (the first byte of every payload). */
@@ -20,23 +16,9 @@ export const ENTRY_FORMAT_VERSION = 1;
 /** Version of the snapshot chunk format (the first byte of every chunk). */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 
-const msgpackOptions = {
-  useRecords: false,
-  mapsAsObjects: true,
-  structuredClone: false,
-  moreTypes: false,
-  bundleStrings: false,
-  sequential: false,
-  variableMapSize: true,
-  encodeUndefinedAsNil: true,
-  largeBigIntToFloat: false,
-  int64AsType: 'number',
-  copyBuffers: true,
-} as const;
-
-const packr = new Packr(msgpackOptions);
-const unpackr = new Unpackr(msgpackOptions);
-const viewingUnpackr = new Unpackr({ ...msgpackOptions, copyBuffers: false });
+const packr = newPackr();
+const unpackr = newUnpackr();
+const viewingUnpackr = newUnpackr(true);
 
 const OP_SET = 1;
 const OP_DEL = 2;
