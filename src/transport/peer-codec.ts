@@ -117,7 +117,13 @@ function toShardMessage(t: MessageTuple): ShardMessage {
     const kind = ENTRY_TYPES[entryType];
     if (kind === undefined)
       throw new PeerFrameError(`unknown entry type ${entryType} in a peer frame`);
-    return { term, index, type: kind, data };
+    // msgpackr hands out Buffers; a plain view keeps both transports' entries alike.
+    return {
+      term,
+      index,
+      type: kind,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    };
   });
   const snapshot: SnapshotMeta | undefined = t[12]
     ? {

@@ -1,0 +1,340 @@
+import * as grpc from '@grpc/grpc-js';
+import { decodeFrame, encodeFrame } from './peer-codec.ts';
+import type { NodeName, PeerTransport, ShardMessage, SnapshotTransfer } from './transport.ts';
+
+export interface GrpcPeerTransportOptions {
+  /** This node's name and the cluster's id: peers refuse links from another cluster. */
+  readonly node: NodeName;
+  readonly clusterId: string;
+  /** Where to listen for peers, `host:port` (port 0: any free port, see `address()`). */
+  readonly listen: string;
+  /** Each peer's address; a per-link override (a proxy in front of one link) goes here too. */
+  readonly peers: ReadonlyMap<NodeName, string>;
+  /** Frames queued per link while its stream is busy; past this, batches are dropped. */
+  readonly maxQueuedFrames?: number;
+}
+
+const PEER_SERVICE = 'raftcache.peer.v1.Peer';
+const RAFT_PATH = `/${PEER_SERVICE}/Raft`;
+const SNAPSHOT_PATH = `/${PEER_SERVICE}/Snapshot`;
+const NODE_KEY = 'raftcache-node';
+const CLUSTER_KEY = 'raftcache-cluster';
+
+const identity = (bytes: Buffer) => bytes;
+const noBytes = () => Buffer.alloc(0);
+
+// grpc-js's defaults wait up to 120 s to reconnect and never probe an idle link: a healed
+// partition would stay dead for minutes, a hung peer unnoticed. Both sides agree on pings.
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.min_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  // Snapshot chunks and large batches stay well under this; the default 4 MB is too tight.
+  'grpc.max_receive_message_length': 64 << 20,
+  'grpc.max_send_message_length': 64 << 20,
+};
+const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 64 << 20,
+  'grpc.max_send_message_length': 64 << 20,
+};
+
+/**
+ * One outgoing link: a client stream of raft frames to one peer, opened lazily and again after
+ * it breaks. A write the stream cannot take at once waits in a bounded queue until `drain`.
+ */
+class PeerLink {
+  readonly #client: grpc.Client;
+  readonly #metadata: grpc.Metadata;
+  readonly #maxQueued: number;
+  readonly #onDrop: (batch: readonly ShardMessage[]) => void;
+  #stream: grpc.ClientWritableStream<Buffer> | undefined;
+  #waiting: { frame: Buffer; batch: readonly ShardMessage[] }[] = [];
+  #blocked = false;
+
+  constructor(
+    address: string,
+    metadata: grpc.Metadata,
+    maxQueued: number,
+    onDrop: (batch: readonly ShardMessage[]) => void,
+  ) {
+    this.#client = new grpc.Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.#metadata = metadata;
+    this.#maxQueued = maxQueued;
+    this.#onDrop = onDrop;
+  }
+
+  get client(): grpc.Client {
+    return this.#client;
+  }
+
+  send(batch: readonly ShardMessage[]): void {
+    const frame = Buffer.from(encodeFrame(batch));
+    if (this.#blocked) {
+      if (this.#waiting.length >= this.#maxQueued) {
+        this.#onDrop(batch);
+        return;
+      }
+      this.#waiting.push({ frame, batch });
+      return;
+    }
+    if (!this.#open().write(frame)) this.#blocked = true;
+  }
+
+  close(): void {
+    this.#stream?.end();
+    this.#client.close();
+  }
+
+  #open(): grpc.ClientWritableStream<Buffer> {
+    if (this.#stream) return this.#stream;
+    const stream = this.#client.makeClientStreamRequest<Buffer, Buffer>(
+      RAFT_PATH,
+      identity,
+      identity,
+      this.#metadata,
+      {},
+      () => this.#broken(stream),
+    );
+    stream.on('drain', () => this.#flush());
+    this.#stream = stream;
+    return stream;
+  }
+
+  /** The stream ended or failed: what waited is lost (raft resends), the next send reopens. */
+  #broken(stream: grpc.ClientWritableStream<Buffer>): void {
+    if (this.#stream !== stream) return;
+    this.#stream = undefined;
+    this.#blocked = false;
+    for (const { batch } of this.#waiting.splice(0)) this.#onDrop(batch);
+  }
+
+  #flush(): void {
+    this.#blocked = false;
+    while (this.#waiting.length > 0 && !this.#blocked) {
+      const next = this.#waiting.shift() as { frame: Buffer };
+      if (!this.#open().write(next.frame)) this.#blocked = true;
+    }
+  }
+}
+
+/**
+ * The peer transport over gRPC: a client stream per directed link carrying frames of raft
+ * messages for all shards, and a client stream per snapshot transfer carrying a header frame
+ * then the data in chunks. Both sides send the cluster id and the sender's node name in the
+ * call metadata; a call from another cluster is refused.
+ */
+export class GrpcPeerTransport implements PeerTransport {
+  readonly #options: GrpcPeerTransportOptions;
+  readonly #server = new grpc.Server(SERVER_OPTIONS);
+  readonly #links = new Map<NodeName, PeerLink>();
+  readonly #metadata: grpc.Metadata;
+  #port = 0;
+  #onReceive: (from: NodeName, batch: readonly ShardMessage[]) => void = () => {};
+  #onSnapshot: (from: NodeName, transfer: SnapshotTransfer) => Promise<void> = async () => {
+    throw new Error('no snapshot handler');
+  };
+  #onUnreachable: (peer: NodeName, shardIds: readonly number[]) => void = () => {};
+
+  private constructor(options: GrpcPeerTransportOptions) {
+    this.#options = options;
+    this.#metadata = new grpc.Metadata();
+    this.#metadata.set(NODE_KEY, options.node);
+    this.#metadata.set(CLUSTER_KEY, options.clusterId);
+    this.#server.addService(
+      {
+        raft: {
+          path: RAFT_PATH,
+          requestStream: true,
+          responseStream: false,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+        snapshot: {
+          path: SNAPSHOT_PATH,
+          requestStream: true,
+          responseStream: false,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      },
+      {
+        raft: (call: grpc.ServerReadableStream<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) =>
+          this.#serveRaft(call, done),
+        snapshot: (
+          call: grpc.ServerReadableStream<Buffer, Buffer>,
+          done: grpc.sendUnaryData<Buffer>,
+        ) => this.#serveSnapshot(call, done),
+      },
+    );
+  }
+
+  /** Starts listening; resolves once bound. */
+  static async start(options: GrpcPeerTransportOptions): Promise<GrpcPeerTransport> {
+    const transport = new GrpcPeerTransport(options);
+    transport.#port = await new Promise<number>((resolve, reject) => {
+      transport.#server.bindAsync(
+        options.listen,
+        grpc.ServerCredentials.createInsecure(),
+        (error, port) => (error ? reject(error) : resolve(port)),
+      );
+    });
+    return transport;
+  }
+
+  /** The port bound (useful with port 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  send(to: NodeName, batch: readonly ShardMessage[]): void {
+    if (batch.length === 0) return;
+    this.#link(to)?.send(batch);
+  }
+
+  async sendSnapshot(to: NodeName, transfer: SnapshotTransfer): Promise<void> {
+    const link = this.#link(to);
+    if (!link) throw new Error(`no address for peer ${to}`);
+    await new Promise<void>((resolve, reject) => {
+      const stream = link.client.makeClientStreamRequest<Buffer, Buffer>(
+        SNAPSHOT_PATH,
+        identity,
+        identity,
+        this.#metadata,
+        {},
+        (error) => (error ? reject(error) : resolve()),
+      );
+      void (async () => {
+        try {
+          // The header frame is the `snap` message itself; its `snapshot` says which one.
+          await write(
+            stream,
+            Buffer.from(encodeFrame([{ shardId: transfer.shardId, message: transfer.message }])),
+          );
+          for await (const chunk of transfer.chunks) await write(stream, Buffer.from(chunk));
+          stream.end();
+        } catch (error) {
+          stream.cancel();
+          reject(error);
+        }
+      })();
+    });
+  }
+
+  onReceive(handler: (from: NodeName, batch: readonly ShardMessage[]) => void): void {
+    this.#onReceive = handler;
+  }
+
+  onSnapshot(handler: (from: NodeName, transfer: SnapshotTransfer) => Promise<void>): void {
+    this.#onSnapshot = handler;
+  }
+
+  onUnreachable(handler: (peer: NodeName, shardIds: readonly number[]) => void): void {
+    this.#onUnreachable = handler;
+  }
+
+  async close(): Promise<void> {
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
+    // Peers' streams into this node would hold a graceful shutdown open for good: cut them.
+    this.#server.forceShutdown();
+  }
+
+  #link(to: NodeName): PeerLink | undefined {
+    let link = this.#links.get(to);
+    if (link) return link;
+    const address = this.#options.peers.get(to);
+    if (!address) return undefined;
+    link = new PeerLink(address, this.#metadata, this.#options.maxQueuedFrames ?? 256, (batch) =>
+      this.#onUnreachable(to, [...new Set(batch.map((m) => m.shardId))]),
+    );
+    this.#links.set(to, link);
+    return link;
+  }
+
+  /** The caller's node name, or undefined (and the call refused) when from another cluster. */
+  #peerOf(
+    call: grpc.ServerReadableStream<Buffer, Buffer>,
+    done: grpc.sendUnaryData<Buffer>,
+  ): NodeName | undefined {
+    const cluster = call.metadata.get(CLUSTER_KEY)[0];
+    const from = call.metadata.get(NODE_KEY)[0];
+    if (cluster !== this.#options.clusterId || typeof from !== 'string') {
+      done({
+        code: grpc.status.PERMISSION_DENIED,
+        details: `not a peer of cluster ${this.#options.clusterId}`,
+      });
+      return undefined;
+    }
+    return from;
+  }
+
+  #serveRaft(
+    call: grpc.ServerReadableStream<Buffer, Buffer>,
+    done: grpc.sendUnaryData<Buffer>,
+  ): void {
+    const from = this.#peerOf(call, done);
+    if (from === undefined) return;
+    call.on('data', (frame: Buffer) => {
+      let batch: ShardMessage[];
+      try {
+        batch = decodeFrame(frame);
+      } catch (error) {
+        call.destroy(error as Error);
+        return;
+      }
+      this.#onReceive(from, batch);
+    });
+    call.on('end', () => done(null, noBytes()));
+    call.on('error', () => {});
+  }
+
+  #serveSnapshot(
+    call: grpc.ServerReadableStream<Buffer, Buffer>,
+    done: grpc.sendUnaryData<Buffer>,
+  ): void {
+    const from = this.#peerOf(call, done);
+    if (from === undefined) return;
+    const frames = call[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    void (async () => {
+      try {
+        const first = await frames.next();
+        if (first.done) throw new Error('snapshot stream without a header');
+        const [header] = decodeFrame(first.value);
+        if (header?.message.type !== 'snap' || !header.message.snapshot) {
+          throw new Error('a snapshot stream starts with its snap message');
+        }
+        const chunks: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => frames };
+        await this.#onSnapshot(from, {
+          shardId: header.shardId,
+          message: header.message,
+          snapshot: header.message.snapshot,
+          chunks,
+        });
+        done(null, noBytes());
+      } catch (error) {
+        done({
+          code: grpc.status.ABORTED,
+          details: `snapshot refused: ${(error as Error).message}`,
+        });
+      }
+    })();
+  }
+}
+
+/** Writes honouring back-pressure: waits for `drain` when the stream says it is full. */
+function write(stream: grpc.ClientWritableStream<Buffer>, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const ok = stream.write(bytes, (error?: Error | null) => (error ? reject(error) : undefined));
+    if (ok) resolve();
+    else stream.once('drain', () => resolve());
+  });
+}
