@@ -6,8 +6,6 @@ export interface GrpcPeerTransportOptions {
   /** This node's name and the cluster's id: peers refuse links from another cluster. */
   readonly node: NodeName;
   readonly clusterId: string;
-  /** Where to listen for peers, `host:port` (port 0: any free port, see `address()`). */
-  readonly listen: string;
   /** Each peer's address; a per-link override (a proxy in front of one link) goes here too. */
   readonly peers: ReadonlyMap<NodeName, string>;
   /** Frames queued per link while its stream is busy; past this, batches are dropped. */
@@ -36,7 +34,8 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_receive_message_length': 64 << 20,
   'grpc.max_send_message_length': 64 << 20,
 };
-const SERVER_OPTIONS: grpc.ServerOptions = {
+/** Options for the node's gRPC server, which the peer service shares with the public API. */
+export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   'grpc.max_receive_message_length': 64 << 20,
@@ -130,7 +129,9 @@ class PeerLink {
  */
 export class GrpcPeerTransport implements PeerTransport {
   readonly #options: GrpcPeerTransportOptions;
-  readonly #server = new grpc.Server(SERVER_OPTIONS);
+  readonly #server: grpc.Server;
+  /** Whether this transport made the server (and so shuts it down). */
+  readonly #ownsServer: boolean;
   readonly #links = new Map<NodeName, PeerLink>();
   readonly #metadata: grpc.Metadata;
   #port = 0;
@@ -140,7 +141,13 @@ export class GrpcPeerTransport implements PeerTransport {
   };
   #onUnreachable: (peer: NodeName, shardIds: readonly number[]) => void = () => {};
 
-  private constructor(options: GrpcPeerTransportOptions) {
+  /**
+   * Adds the peer service to `server`, the node's gRPC server (the public API shares it, so a
+   * node has one port). The server's owner binds and shuts it down.
+   */
+  constructor(server: grpc.Server, options: GrpcPeerTransportOptions, ownsServer = false) {
+    this.#server = server;
+    this.#ownsServer = ownsServer;
     this.#options = options;
     this.#metadata = new grpc.Metadata();
     this.#metadata.set(NODE_KEY, options.node);
@@ -177,20 +184,18 @@ export class GrpcPeerTransport implements PeerTransport {
     );
   }
 
-  /** Starts listening; resolves once bound. */
-  static async start(options: GrpcPeerTransportOptions): Promise<GrpcPeerTransport> {
-    const transport = new GrpcPeerTransport(options);
-    transport.#port = await new Promise<number>((resolve, reject) => {
-      transport.#server.bindAsync(
-        options.listen,
-        grpc.ServerCredentials.createInsecure(),
-        (error, port) => (error ? reject(error) : resolve(port)),
-      );
-    });
+  /** A transport on a server of its own, listening at `listen` (`host:0` for any free port). */
+  static async listen(
+    listen: string,
+    options: GrpcPeerTransportOptions,
+  ): Promise<GrpcPeerTransport> {
+    const server = new grpc.Server(SERVER_OPTIONS);
+    const transport = new GrpcPeerTransport(server, options, true);
+    transport.#port = await bind(server, listen);
     return transport;
   }
 
-  /** The port bound (useful with port 0). */
+  /** The port bound, for a transport on a server of its own. */
   get port(): number {
     return this.#port;
   }
@@ -245,7 +250,7 @@ export class GrpcPeerTransport implements PeerTransport {
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
     // Peers' streams into this node would hold a graceful shutdown open for good: cut them.
-    this.#server.forceShutdown();
+    if (this.#ownsServer) this.#server.forceShutdown();
   }
 
   #link(to: NodeName): PeerLink | undefined {
@@ -328,6 +333,15 @@ export class GrpcPeerTransport implements PeerTransport {
       }
     })();
   }
+}
+
+/** Binds `server` at `address`; resolves with the port bound. */
+export function bind(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(port),
+    );
+  });
 }
 
 /** Writes honouring back-pressure: waits for `drain` when the stream says it is full. */

@@ -9,12 +9,7 @@ afterEach(async () => {
 });
 
 async function start(node: string, peers: Map<string, string>, clusterId = 'c1', port = 0) {
-  const transport = await GrpcPeerTransport.start({
-    node,
-    clusterId,
-    listen: `127.0.0.1:${port}`,
-    peers,
-  });
+  const transport = await GrpcPeerTransport.listen(`127.0.0.1:${port}`, { node, clusterId, peers });
   open.push(transport);
   return transport;
 }
@@ -123,10 +118,9 @@ describe('gRPC peer transport over loopback', () => {
 
   it('reports a peer that cannot be reached, instead of queueing without bound', async () => {
     const peers = new Map([['gone', '127.0.0.1:1']]);
-    const a = await GrpcPeerTransport.start({
+    const a = await GrpcPeerTransport.listen('127.0.0.1:0', {
       node: 'a',
       clusterId: 'c1',
-      listen: '127.0.0.1:0',
       peers,
       maxQueuedFrames: 4,
     });
