@@ -1,0 +1,129 @@
+// The public API's requests (as @grpc/proto-loader decodes `proto/raftcache.proto` with
+// `keepCase`, `longs: String`, `defaults`) turned into the cache's command requests, and the
+// cache's outcomes turned into replies. Validation of sizes and TTLs stays the cache's
+// (`validateCommand`); this module checks only what the wire can get wrong.
+import {
+  type CommandRequest,
+  InvalidCommandError,
+  InvalidTtlError,
+  type Outcome,
+  type SetCondition,
+} from '../cache/index.ts';
+
+/** The writer's identity for exactly-once retries; the server makes one up when absent. */
+export interface WriteIdentity {
+  readonly clientId: string;
+  readonly seq: number;
+}
+
+interface WireWriteId {
+  client_id?: string;
+  sequence?: string;
+}
+
+export interface WireSetRequest {
+  key?: string;
+  value?: Uint8Array;
+  ttl_ms?: string;
+  keep_ttl?: boolean;
+  condition?: 'ALWAYS' | 'IF_ABSENT' | 'IF_PRESENT';
+  if_version?: string;
+  write_id?: WireWriteId | null;
+}
+
+export interface WireDelRequest {
+  keys?: string[];
+  write_id?: WireWriteId | null;
+}
+
+export interface WireMSetRequest {
+  entries?: { key?: string; value?: Uint8Array }[];
+  ttl_ms?: string;
+  write_id?: WireWriteId | null;
+}
+
+export interface WireExpireRequest {
+  key?: string;
+  ttl_ms?: string;
+  persist?: boolean;
+  write_id?: WireWriteId | null;
+}
+
+const CONDITIONS: Readonly<Record<string, SetCondition>> = {
+  ALWAYS: 'none',
+  IF_ABSENT: 'nx',
+  IF_PRESENT: 'xx',
+};
+
+/**
+ * The write's identity: the client's, when it sent one (a retry must carry the same), else
+ * `fallback` (the server's own, fresh for every request).
+ */
+export function writeIdentity(
+  writeId: WireWriteId | null | undefined,
+  fallback: () => WriteIdentity,
+): WriteIdentity {
+  if (!writeId?.client_id) return fallback();
+  const seq = toInteger(writeId.sequence ?? '0', 'write_id.sequence');
+  if (seq < 1) throw new InvalidCommandError('write_id.sequence must be a positive integer');
+  return { clientId: writeId.client_id, seq };
+}
+
+export function setRequest(wire: WireSetRequest, id: WriteIdentity): CommandRequest {
+  const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
+  if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
+  const condition = CONDITIONS[wire.condition ?? 'ALWAYS'];
+  if (condition === undefined) throw new InvalidCommandError(`unknown condition ${wire.condition}`);
+  const ifVersion = toInteger(wire.if_version ?? '0', 'if_version');
+  return {
+    op: 'set',
+    key: wire.key ?? '',
+    value: wire.value ?? new Uint8Array(0),
+    ...(ttlMs > 0 ? { px: ttlMs } : {}),
+    ...(wire.keep_ttl ? { keepTtl: true } : {}),
+    ...(condition !== 'none' ? { condition } : {}),
+    ...(ifVersion > 0 ? { ifVersion } : {}),
+    ...id,
+  };
+}
+
+export function delRequest(wire: WireDelRequest, id: WriteIdentity): CommandRequest {
+  return { op: 'del', keys: wire.keys ?? [], ...id };
+}
+
+export function msetRequest(wire: WireMSetRequest, id: WriteIdentity): CommandRequest {
+  const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
+  if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
+  const entries = (wire.entries ?? []).map((e) => ({
+    key: e.key ?? '',
+    value: e.value ?? new Uint8Array(0),
+  }));
+  return { op: 'mset', entries, ...(ttlMs > 0 ? { px: ttlMs } : {}), ...id };
+}
+
+export function expireRequest(wire: WireExpireRequest, id: WriteIdentity): CommandRequest {
+  const ttlMs = wire.persist ? null : toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
+  return { op: 'expire', key: wire.key ?? '', ttlMs, ...id };
+}
+
+/** A reply's `outcome` and `version` from the cache's outcome (a refusal is answered as an error). */
+export function outcomeReply(outcome: Exclude<Outcome, { status: 'refused' }>): {
+  outcome: 'APPLIED' | 'NOT_APPLIED' | 'UNKNOWN';
+  version: number;
+} {
+  switch (outcome.status) {
+    case 'applied':
+      return { outcome: 'APPLIED', version: outcome.version };
+    case 'not-applied':
+      return { outcome: 'NOT_APPLIED', version: 0 };
+    case 'unknown':
+      return { outcome: 'UNKNOWN', version: 0 };
+  }
+}
+
+function toInteger(text: string, field: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n))
+    throw new InvalidCommandError(`${field} "${text}" is not an integer`);
+  return n;
+}

@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_LIMITS,
+  InvalidCommandError,
+  InvalidTtlError,
+  KeyTooLongError,
+  validateCommand,
+} from '../../src/cache/index.ts';
+import {
+  delRequest,
+  expireRequest,
+  msetRequest,
+  outcomeReply,
+  setRequest,
+  writeIdentity,
+} from '../../src/server/requests.ts';
+
+const id = { clientId: 'c', seq: 1 };
+const limits = { ...DEFAULT_LIMITS, capacityBytes: 1 << 20 };
+
+describe('public API requests to cache commands', () => {
+  it('SET: TTL in ms, KEEPTTL, NX/XX and compare-and-set carry over', () => {
+    const value = new Uint8Array([1]);
+    expect(
+      setRequest({ key: 'k', value, ttl_ms: '1500', condition: 'IF_ABSENT', if_version: '7' }, id),
+    ).toEqual({
+      op: 'set',
+      key: 'k',
+      value,
+      px: 1500,
+      condition: 'nx',
+      ifVersion: 7,
+      ...id,
+    });
+    expect(setRequest({ key: 'k', value, keep_ttl: true, condition: 'IF_PRESENT' }, id)).toEqual({
+      op: 'set',
+      key: 'k',
+      value,
+      keepTtl: true,
+      condition: 'xx',
+      ...id,
+    });
+  });
+
+  it('bad input gets the typed error that names it, here or in the cache validation', () => {
+    expect(() => setRequest({ key: 'k', ttl_ms: '-5' }, id)).toThrow(InvalidTtlError);
+    expect(() => setRequest({ key: 'k', ttl_ms: 'soon' }, id)).toThrow(InvalidCommandError);
+    expect(() =>
+      validateCommand(setRequest({ key: 'x'.repeat(2000), value: new Uint8Array(1) }, id), limits),
+    ).toThrow(KeyTooLongError);
+    expect(() =>
+      validateCommand(setRequest({ key: '', value: new Uint8Array(1) }, id), limits),
+    ).toThrow();
+    expect(() => writeIdentity({ client_id: 'c', sequence: '0' }, () => id)).toThrow(
+      InvalidCommandError,
+    );
+  });
+
+  it('DEL, MSET and EXPIRE / PERSIST', () => {
+    expect(delRequest({ keys: ['a', 'b'] }, id)).toEqual({ op: 'del', keys: ['a', 'b'], ...id });
+    const value = new Uint8Array([2]);
+    expect(msetRequest({ entries: [{ key: 'a', value }], ttl_ms: '10' }, id)).toEqual({
+      op: 'mset',
+      entries: [{ key: 'a', value }],
+      px: 10,
+      ...id,
+    });
+    expect(expireRequest({ key: 'a', ttl_ms: '100' }, id)).toEqual({
+      op: 'expire',
+      key: 'a',
+      ttlMs: 100,
+      ...id,
+    });
+    expect(expireRequest({ key: 'a', persist: true }, id)).toEqual({
+      op: 'expire',
+      key: 'a',
+      ttlMs: null,
+      ...id,
+    });
+  });
+
+  it('a client that names its write keeps the name; otherwise the server gives one', () => {
+    expect(writeIdentity({ client_id: 'app-1', sequence: '42' }, () => id)).toEqual({
+      clientId: 'app-1',
+      seq: 42,
+    });
+    expect(writeIdentity(null, () => ({ clientId: 'server', seq: 9 }))).toEqual({
+      clientId: 'server',
+      seq: 9,
+    });
+  });
+
+  it('outcomes become reply fields', () => {
+    expect(outcomeReply({ status: 'applied', version: 12, count: 1 })).toEqual({
+      outcome: 'APPLIED',
+      version: 12,
+    });
+    expect(outcomeReply({ status: 'not-applied', reason: 'exists' })).toEqual({
+      outcome: 'NOT_APPLIED',
+      version: 0,
+    });
+    expect(outcomeReply({ status: 'unknown' })).toEqual({ outcome: 'UNKNOWN', version: 0 });
+  });
+});
