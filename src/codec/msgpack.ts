@@ -8,7 +8,7 @@
 // Passing any option changes msgpackr's defaults (`mapsAsObjects` among them), hence all here.
 import { Packr, Unpackr } from 'msgpackr';
 
-export const MSGPACK_OPTIONS = {
+const MSGPACK_OPTIONS = {
   useRecords: false,
   mapsAsObjects: true,
   structuredClone: false,
