@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { NoLeaderError, NotLeaderError } from '../../src/shard/errors.ts';
+import { bytes, HostCluster, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
+
+let cluster: HostCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+function start(...args: ConstructorParameters<typeof HostCluster>): HostCluster {
+  cluster = new HostCluster(...args);
+  return cluster;
+}
+
+/** A key whose slot maps to `shardId` on `host`. */
+function keyOf(c: HostCluster, shardId: number, prefix = 'k'): string {
+  const host = c.host('n1');
+  for (let i = 0; ; i++) if (host.shardOf(`${prefix}${i}`) === shardId) return `${prefix}${i}`;
+}
+
+describe('multi-raft host over the in-memory network', () => {
+  it('elects a leader for every shard, then SET and a linearizable GET work on each', async () => {
+    const c = start();
+    await c.waitForLeaders();
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId) as string);
+      const key = keyOf(c, shardId);
+      const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${shardId}`) });
+      expect(outcome).toMatchObject({ status: 'applied', count: 1 });
+      const entry = await leader.get(key);
+      expect(text(entry?.value)).toBe(`v${shardId}`);
+      expect(text((await leader.get(key, { consistency: 'lease' }))?.value)).toBe(`v${shardId}`);
+      expect(await leader.mget([key])).toHaveLength(1);
+    }
+  });
+
+  it('answers NX, XX and compare-and-set misses as outcomes, not errors', async () => {
+    const c = start();
+    await c.waitForLeaders();
+    const leader = c.host(c.leaderOf(1) as string);
+    const key = keyOf(c, 1);
+    const first = await leader.set({ op: 'set', ...tag(), key, value: bytes('a') });
+    expect(first.status).toBe('applied');
+    const nx = await leader.set({ op: 'set', ...tag(), key, value: bytes('b'), condition: 'nx' });
+    expect(nx).toEqual({ status: 'not-applied', reason: 'exists' });
+    const other = keyOf(c, 1, 'missing');
+    const xx = await leader.set({
+      op: 'set',
+      ...tag(),
+      key: other,
+      value: bytes('b'),
+      condition: 'xx',
+    });
+    expect(xx).toEqual({ status: 'not-applied', reason: 'missing' });
+    const version = first.status === 'applied' ? first.version : 0;
+    const badCas = await leader.set({
+      op: 'set',
+      ...tag(),
+      key,
+      value: bytes('c'),
+      ifVersion: version + 1000,
+    });
+    expect(badCas).toEqual({ status: 'not-applied', reason: 'version-mismatch' });
+    const cas = await leader.set({
+      op: 'set',
+      ...tag(),
+      key,
+      value: bytes('d'),
+      ifVersion: version,
+    });
+    expect(cas.status).toBe('applied');
+    expect(text((await leader.get(key))?.value)).toBe('d');
+  });
+
+  it('refuses a request on a follower with the typed not-leader error naming the leader', async () => {
+    const c = start();
+    await c.waitForLeaders();
+    const leaderNode = c.leaderOf(2) as string;
+    const followerNode = NODES.find((node) => node !== leaderNode) as string;
+    const follower = c.host(followerNode);
+    // The follower learns who leads from the leader's first append.
+    await waitFor(() => follower.stats(2).leaderNode === leaderNode);
+    const key = keyOf(c, 2);
+    const write = follower.set({ op: 'set', ...tag(), key, value: bytes('x') });
+    await expect(write).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(write).rejects.toMatchObject({ code: 'NOT_LEADER', leaderNode });
+    await expect(follower.get(key)).rejects.toMatchObject({ code: 'NOT_LEADER', leaderNode });
+    // A stale read is served by the follower itself.
+    expect(await follower.get(key, { consistency: 'stale' })).toBeUndefined();
+  });
+
+  it('puts the writes of one turn into one log entry', async () => {
+    const c = start();
+    await c.waitForLeaders();
+    const leader = c.host(c.leaderOf(3) as string);
+    // Keys sharing a hash tag share a shard.
+    const hashTag = keyOf(c, 3, 'tag');
+    const before = leader.stats(3).appliedIndex;
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        leader.set({ op: 'set', ...tag(), key: `{${hashTag}}${i}`, value: bytes(`${i}`) }),
+      ),
+    );
+    const versions = new Set(outcomes.map((o) => (o.status === 'applied' ? o.version : -1)));
+    expect(versions).toEqual(new Set([before + 1]));
+    expect(leader.stats(3).appliedIndex).toBe(before + 1);
+    expect(text(await leader.mget([`{${hashTag}}0`, `{${hashTag}}49`]).then((v) => v[1]))).toBe(
+      '49',
+    );
+  });
+
+  it('gives no leader yet as a typed error before any election', async () => {
+    const c = start({ electionTicks: 50 });
+    const key = keyOf(c, 1);
+    await expect(
+      c.host('n1').set({ op: 'set', ...tag(), key, value: bytes('v') }),
+    ).rejects.toBeInstanceOf(NoLeaderError);
+  });
+});
