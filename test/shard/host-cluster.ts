@@ -71,6 +71,11 @@ export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text
 export const text = (value: Uint8Array | undefined): string | undefined =>
   value === undefined ? undefined : new TextDecoder().decode(value);
 
+/** A key whose slot maps to `shardId` (keys are tried in order, so the same every run). */
+export function keyOf(host: MultiRaftHost, shardId: number, prefix = 'k'): string {
+  for (let i = 0; ; i++) if (host.shardOf(`${prefix}${i}`) === shardId) return `${prefix}${i}`;
+}
+
 let seq = 0;
 /** Client id and a fresh sequence number for a test request. */
 export function tag(): { clientId: string; seq: number } {

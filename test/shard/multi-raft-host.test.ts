@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NoLeaderError, NotLeaderError } from '../../src/shard/errors.ts';
-import { bytes, HostCluster, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
+import {
+  bytes,
+  HostCluster,
+  keyOf as keyOfShard,
+  NODES,
+  SHARDS,
+  tag,
+  text,
+  waitFor,
+} from './host-cluster.ts';
 
 let cluster: HostCluster | undefined;
 afterEach(async () => {
@@ -13,10 +22,8 @@ function start(...args: ConstructorParameters<typeof HostCluster>): HostCluster 
   return cluster;
 }
 
-/** A key whose slot maps to `shardId` on `host`. */
-function keyOf(c: HostCluster, shardId: number, prefix = 'k'): string {
-  const host = c.host('n1');
-  for (let i = 0; ; i++) if (host.shardOf(`${prefix}${i}`) === shardId) return `${prefix}${i}`;
+function keyOf(c: HostCluster, shardId: number, prefix?: string): string {
+  return keyOfShard(c.host('n1'), shardId, prefix);
 }
 
 describe('multi-raft host over the in-memory network', () => {
@@ -96,6 +103,8 @@ describe('multi-raft host over the in-memory network', () => {
     const leader = c.host(c.leaderOf(3) as string);
     // Keys sharing a hash tag share a shard.
     const hashTag = keyOf(c, 3, 'tag');
+    // One write first, so the leader's own first entry is applied before counting.
+    await leader.set({ op: 'set', ...tag(), key: `{${hashTag}}`, value: bytes('') });
     const before = leader.stats(3).appliedIndex;
     const outcomes = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
@@ -116,5 +125,28 @@ describe('multi-raft host over the in-memory network', () => {
     await expect(
       c.host('n1').set({ op: 'set', ...tag(), key, value: bytes('v') }),
     ).rejects.toBeInstanceOf(NoLeaderError);
+  });
+
+  it('hides an expired key at once, and the leader deletes it on every replica', async () => {
+    const c = start();
+    await c.waitForLeaders();
+    const leader = c.host(c.leaderOf(1) as string);
+    const shortLived = keyOf(c, 1, 'ttl');
+    const kept = keyOf(c, 1, 'kept');
+    await leader.set({ op: 'set', ...tag(), key: shortLived, value: bytes('x'), px: 200 });
+    await leader.set({ op: 'set', ...tag(), key: kept, value: bytes('y') });
+    expect(text((await leader.get(shortLived))?.value)).toBe('x');
+    expect(await leader.ttl(shortLived)).toBeGreaterThan(0);
+    expect(await leader.ttl(kept)).toBe(-1);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await leader.get(shortLived)).toBeUndefined();
+    expect(await leader.ttl(shortLived)).toBe(-2);
+    await waitFor(() =>
+      NODES.every((node) => {
+        const stats = c.host(node).stats(1);
+        return stats.keys === 1 && stats.expirations === 1;
+      }),
+    );
+    expect(text((await leader.get(kept))?.value)).toBe('y');
   });
 });

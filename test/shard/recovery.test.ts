@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
+import { bytes, HostCluster, keyOf, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
+
+let cluster: HostCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+describe('multi-raft host: failures', () => {
+  it("elects new leaders when a leader's host closes, losing no acknowledged write", async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    const acknowledged = new Map<string, string>();
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId) as string);
+      for (let i = 0; i < 10; i++) {
+        const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
+        const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
+        expect(outcome.status).toBe('applied');
+        acknowledged.set(key, `v${i}`);
+      }
+    }
+    const lost = c.leaderOf(1) as string;
+    await c.host(lost).close();
+    const survivors = NODES.filter((node) => node !== lost);
+    await c.waitForLeaders(survivors);
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId, survivors) as string);
+      for (const [key, value] of acknowledged) {
+        if (leader.shardOf(key) !== shardId) continue;
+        expect(text((await leader.get(key))?.value)).toBe(value);
+      }
+      const key = keyOf(leader, shardId, 'after');
+      expect((await leader.set({ op: 'set', ...tag(), key, value: bytes('new') })).status).toBe(
+        'applied',
+      );
+      expect(text((await leader.get(key))?.value)).toBe('new');
+    }
+  });
+
+  it('brings a follower cut off while the leader compacted back by snapshot', async () => {
+    cluster = new HostCluster({ snapshotEvery: 20, snapshotKeepEntries: 5 });
+    const c = cluster;
+    await c.waitForLeaders();
+    const leaderNode = c.leaderOf(1) as string;
+    const followerNode = NODES.find((node) => node !== leaderNode) as string;
+    c.network.isolate(followerNode);
+    await c.waitForLeaders(NODES.filter((node) => node !== followerNode));
+    const leaderHost = c.host(c.leaderOf(1) as string);
+    for (let i = 0; i < 60; i++) {
+      const key = keyOf(leaderHost, 1, `snap${i % 25}-`);
+      await leaderHost.set({ op: 'set', ...tag(), key, value: bytes(`value ${i}`) });
+    }
+    await leaderHost.del({ op: 'del', ...tag(), keys: [keyOf(leaderHost, 1, 'snap3-')] });
+    const leaderStats = leaderHost.stats(1);
+    expect(leaderStats.firstLogIndex).toBeGreaterThan(c.host(followerNode).stats(1).appliedIndex);
+    c.network.healAll();
+    const follower = c.host(followerNode);
+    await waitFor(() => follower.stats(1).appliedIndex === leaderHost.stats(1).appliedIndex);
+    expect(follower.stats(1).snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of NODES) expect(state(node)).toEqual(state(leaderNode));
+    expect(state(followerNode).entries).toHaveLength(24);
+  });
+});
