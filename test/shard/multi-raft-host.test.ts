@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
 import { NoLeaderError, NotLeaderError } from '../../src/shard/errors.ts';
 import {
   bytes,
@@ -148,5 +149,44 @@ describe('multi-raft host over the in-memory network', () => {
       }),
     );
     expect(text((await leader.get(kept))?.value)).toBe('y');
+  });
+
+  it('serves the linearizable reads of one turn with one read index', async () => {
+    const c = start();
+    await c.waitForLeaders();
+    const leader = c.host(c.leaderOf(2) as string);
+    const key = keyOf(c, 2);
+    await leader.set({ op: 'set', ...tag(), key, value: bytes('shared') });
+    const readIndex = vi.spyOn(leader.replica(2).node, 'readIndex');
+    const values = await Promise.all(Array.from({ length: 20 }, () => leader.get(key)));
+    expect(values.map((entry) => text(entry?.value))).toEqual(new Array(20).fill('shared'));
+    expect(readIndex).toHaveBeenCalledTimes(1);
+  });
+
+  it('evicts through the log, so every replica holds the same keys within capacity', async () => {
+    const c = start({ capacityBytes: 4096 });
+    await c.waitForLeaders();
+    const leader = c.host(c.leaderOf(1) as string);
+    for (let round = 0; round < 10; round++) {
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          leader.set({
+            op: 'set',
+            ...tag(),
+            key: keyOf(c, 1, `evict${round}-${i}-`),
+            value: new Uint8Array(100).fill(round),
+          }),
+        ),
+      );
+      for (const outcome of outcomes) expect(outcome.status).toBe('applied');
+    }
+    const stats = leader.stats(1);
+    expect(stats.evictions).toBeGreaterThan(0);
+    expect(stats.bytes).toBeLessThanOrEqual(4096);
+    await waitFor(() =>
+      NODES.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
+    );
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of NODES) expect(state(node)).toEqual(state(NODES[0]));
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
+import { OutcomeUnknownError } from '../../src/shard/errors.ts';
 import { bytes, HostCluster, keyOf, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
 
 let cluster: HostCluster | undefined;
@@ -64,5 +65,32 @@ describe('multi-raft host: failures', () => {
     const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
     for (const node of NODES) expect(state(node)).toEqual(state(leaderNode));
     expect(state(followerNode).entries).toHaveLength(24);
+  });
+
+  it('fails a write whose entry a new leader overwrote with outcome unknown', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    const oldLeader = c.leaderOf(1) as string;
+    const survivors = NODES.filter((node) => node !== oldLeader);
+    c.network.isolate(oldLeader);
+    const key = keyOf(c.host(oldLeader), 1, 'lost');
+    const lost = c
+      .host(oldLeader)
+      .set({ op: 'set', ...tag(), key, value: bytes('never') })
+      .then(
+        (outcome) => outcome,
+        (error: unknown) => error,
+      );
+    await waitFor(() => c.leaderOf(1, survivors) !== undefined);
+    const newLeader = c.host(c.leaderOf(1, survivors) as string);
+    await newLeader.set({ op: 'set', ...tag(), key, value: bytes('kept') });
+    c.network.healAll();
+    expect(await lost).toBeInstanceOf(OutcomeUnknownError);
+    await waitFor(
+      () => c.host(oldLeader).stats(1).appliedIndex === newLeader.stats(1).appliedIndex,
+    );
+    expect(text((await newLeader.get(key))?.value)).toBe('kept');
+    expect(text((await c.host(oldLeader).get(key, { consistency: 'stale' }))?.value)).toBe('kept');
   });
 });
