@@ -18,8 +18,9 @@ import {
   type SetRequest,
   validateCommand,
 } from '../cache/index.ts';
+import type { TransferResult } from '../raft/config.ts';
 import type { RandomSource } from '../raft/random.ts';
-import type { Message, NodeId } from '../raft/types.ts';
+import { type Message, NONE, type NodeId } from '../raft/types.ts';
 import type { NodeName, PeerTransport, ShardMessage } from '../transport/transport.ts';
 import { CrossShardError, UnknownShardError } from './errors.ts';
 import { keySlot, SLOT_COUNT } from './key-slot.ts';
@@ -84,6 +85,8 @@ export class MultiRaftHost {
   readonly #nodes = new Map<number, Map<NodeId, NodeName>>();
   readonly #slotShards: readonly number[];
   readonly #limits: CommandLimits;
+  readonly #clock: HostClock;
+  readonly #tickMs: number;
   readonly #ticker: NodeJS.Timeout;
   #turn: NodeJS.Immediate | undefined;
   #closed = false;
@@ -99,6 +102,8 @@ export class MultiRaftHost {
       capacityBytes: options.capacityBytes,
     };
     const tickMs = options.tickMs ?? 10;
+    this.#tickMs = tickMs;
+    this.#clock = options.clock;
     for (const shard of options.placement) {
       const nodes = new Map(shard.replicas.map((r) => [r.replicaId, r.node] as const));
       this.#nodes.set(shard.shardId, nodes);
@@ -159,24 +164,20 @@ export class MultiRaftHost {
 
   // ---- Writes: one outcome each, once applied on this node (the shard's leader).
 
-  set(request: SetRequest, shardId = this.shardOf(request.key)): Promise<Outcome> {
-    return this.#write(request, [request.key], shardId);
+  set(request: SetRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => [request.key], shardId);
   }
 
-  del(request: DelRequest, shardId = this.shardOf(request.keys[0])): Promise<Outcome> {
-    return this.#write(request, request.keys, shardId);
+  del(request: DelRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => request.keys, shardId);
   }
 
-  mset(request: MsetRequest, shardId = this.shardOf(request.entries[0]?.key)): Promise<Outcome> {
-    return this.#write(
-      request,
-      request.entries.map((entry) => entry.key),
-      shardId,
-    );
+  mset(request: MsetRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => request.entries.map((entry) => entry.key), shardId);
   }
 
-  expire(request: ExpireRequest, shardId = this.shardOf(request.key)): Promise<Outcome> {
-    return this.#write(request, [request.key], shardId);
+  expire(request: ExpireRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => [request.key], shardId);
   }
 
   // ---- Reads.
@@ -199,6 +200,45 @@ export class MultiRaftHost {
     return this.#replica(shardId).stats();
   }
 
+  /**
+   * Asks this node's replica of `shardId` to hand leadership to the replica on `target`, or
+   * to the follower whose log matches furthest when none is named.
+   */
+  transferLeadership(shardId: number, target?: NodeName): TransferResult {
+    const replica = this.#replica(shardId);
+    const nodes = this.#nodes.get(shardId) as Map<NodeId, NodeName>;
+    let to: NodeId = NONE;
+    let best = -1;
+    for (const [replicaId, node] of nodes) {
+      if (replicaId === replica.replicaId) continue;
+      const match = replica.node.progress(replicaId)?.match ?? -1;
+      if (target === undefined ? match > best : node === target) {
+        to = replicaId;
+        best = match;
+      }
+    }
+    const result = to === NONE ? 'not-a-voter' : replica.node.transferLeadership(to);
+    this.#wake();
+    return result;
+  }
+
+  /**
+   * Before a graceful shutdown: hands every shard this node leads to a follower, and resolves
+   * true once it leads none (false if some still lead after `timeoutMs`).
+   */
+  async handOffLeadership(timeoutMs: number): Promise<boolean> {
+    const leading = () => this.shardIds.filter((id) => this.#replica(id).isLeader);
+    const deadline = this.#clock.monotonic() + timeoutMs;
+    while (leading().length > 0) {
+      if (this.#clock.monotonic() >= deadline) return false;
+      for (const shardId of leading())
+        if (this.#replica(shardId).node.leadTransferee === NONE) this.transferLeadership(shardId);
+      // A transfer takes a few ticks: the target catches up, then campaigns.
+      await new Promise((resolve) => setTimeout(resolve, this.#tickMs));
+    }
+    return true;
+  }
+
   /** Stops the timers, fails what waits, closes the transport. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -211,11 +251,18 @@ export class MultiRaftHost {
 
   // ---- Internals.
 
-  #write(request: CommandRequest, keys: readonly string[], shardId: number): Promise<Outcome> {
+  /** Validates, routes to the keys' shard (or checks they belong to `shardId`), queues. */
+  #write(
+    request: CommandRequest,
+    keysOf: () => readonly string[],
+    shardId: number | undefined,
+  ): Promise<Outcome> {
     try {
       validateCommand(request, this.#limits);
-      this.#checkSameShard(keys, shardId);
-      return this.#replica(shardId).write(request);
+      const keys = keysOf();
+      const target = shardId ?? this.shardOf(keys[0]);
+      this.#checkSameShard(keys, target);
+      return this.#replica(target).write(request);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -93,4 +93,27 @@ describe('multi-raft host: failures', () => {
     expect(text((await newLeader.get(key))?.value)).toBe('kept');
     expect(text((await c.host(oldLeader).get(key, { consistency: 'stale' }))?.value)).toBe('kept');
   });
+
+  it('hands leadership of every shard away before a graceful shutdown', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    // Make n1 lead everything, then hand it all away.
+    for (const shardId of SHARDS) {
+      const leader = c.leaderOf(shardId) as string;
+      if (leader !== 'n1') expect(c.host(leader).transferLeadership(shardId, 'n1')).toBe('started');
+    }
+    await waitFor(() => SHARDS.every((shardId) => c.leaderOf(shardId) === 'n1'));
+    expect(await c.host('n1').handOffLeadership(2_000)).toBe(true);
+    for (const shardId of SHARDS) expect(c.leaderOf(shardId)).not.toBe('n1');
+    await c.host('n1').close();
+    const survivors = NODES.filter((node) => node !== 'n1');
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId, survivors) as string);
+      const key = keyOf(leader, shardId, 'handoff');
+      expect((await leader.set({ op: 'set', ...tag(), key, value: bytes('v') })).status).toBe(
+        'applied',
+      );
+    }
+  });
 });
