@@ -18,6 +18,7 @@ import {
   type Outcome,
   prepare,
   SnapshotRestorer,
+  type SnapshotStream,
 } from '../cache/index.ts';
 import { RaftNode } from '../raft/raft.ts';
 import type { RandomSource } from '../raft/random.ts';
@@ -98,12 +99,6 @@ interface QueuedRead {
   fail(error: Error): void;
 }
 
-/** The data of the snapshot that storage records (taken here, or installed from a leader). */
-interface SnapshotData {
-  readonly index: number;
-  readonly chunks: readonly Uint8Array[];
-}
-
 export class Replica {
   readonly shardId: number;
   readonly replicaId: NodeId;
@@ -120,9 +115,10 @@ export class Replica {
   readonly #readsAwaitingIndex = new Map<number, QueuedRead[]>();
   /** Reads with a read index, waiting for apply to reach it (indexes ascending). */
   #readsAwaitingApply: { index: number; reads: QueuedRead[] }[] = [];
-  #snapshotData: SnapshotData = { index: 0, chunks: [] };
-  /** A snapshot streamed in, to install when the core hands it out in a `Ready`. */
-  #incoming: { store: CacheStore; data: SnapshotData } | undefined;
+  /** The snapshot being streamed to a follower, if any: a store has one capture at a time. */
+  #outgoing: SnapshotStream | undefined;
+  /** A store restored from a snapshot streamed in, to install when a `Ready` hands it out. */
+  #incoming: CacheStore | undefined;
   #snapshotsInstalled = 0;
   #ticksSinceExpiry = 0;
   #expiryInFlight = 0;
@@ -252,18 +248,14 @@ export class Replica {
   /** A snapshot is streaming in from the leader: restore a store from it, then step its `snap`. */
   async receiveSnapshot(transfer: SnapshotTransfer): Promise<void> {
     const restorer = new SnapshotRestorer({ policy: this.#options.policy?.() });
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of transfer.chunks) {
-      restorer.push(chunk);
-      chunks.push(chunk);
-    }
+    for await (const chunk of transfer.chunks) restorer.push(chunk);
     const store = restorer.finish();
     invariant(
       store.appliedIndex === transfer.snapshot.index,
       `snapshot data at ${store.appliedIndex} for a snapshot at ${transfer.snapshot.index}`,
     );
     if (this.#closed) return;
-    this.#incoming = { store, data: { index: store.appliedIndex, chunks } };
+    this.#incoming = store;
     this.step(transfer.message);
     this.#options.wake();
   }
@@ -271,6 +263,7 @@ export class Replica {
   /** Fails everything waiting; the host is closing. */
   close(): void {
     this.#closed = true;
+    this.#outgoing?.close();
     const error = new HostClosedError(this.shardId);
     this.#proposals.failAll(error);
     for (const { waiter } of this.#writes) waiter.reject(error);
@@ -333,11 +326,10 @@ export class Replica {
   #installSnapshot(index: number): void {
     const incoming = this.#incoming;
     invariant(
-      incoming?.data.index === index,
+      incoming?.appliedIndex === index,
       `snapshot ${index} to install, but its data never came`,
     );
-    this.#store = incoming.store;
-    this.#snapshotData = incoming.data;
+    this.#store = incoming;
     this.#snapshotsInstalled++;
     this.#proposals.settleUpTo(index);
     if (this.#expiryInFlight <= index) this.#expiryInFlight = 0;
@@ -355,35 +347,48 @@ export class Replica {
     if (served > 0) this.#readsAwaitingApply = this.#readsAwaitingApply.slice(served);
   }
 
+  /**
+   * Records a snapshot at the applied index and compacts the log behind it. The data is the
+   * store itself: nothing is copied now. A follower that needs a snapshot is sent the
+   * store's state when it is needed (see `#streamSnapshot`).
+   */
   #maybeSnapshot(): void {
     const index = this.#store.appliedIndex;
     if (index - this.storage.snapshot().index < this.#options.snapshotEvery) return;
-    // The chunks stand for the snapshot file the WAL will keep: the data a lagging follower
-    // is sent must be the state at the snapshot's index, while the store applies on.
-    const stream = beginSnapshot(this.#store);
-    const chunks: Uint8Array[] = [];
-    for (let chunk = stream.next(); chunk !== null; chunk = stream.next()) chunks.push(chunk);
-    this.#snapshotData = { index, chunks };
     this.storage.createSnapshot(index, this.node.confStateAt(index));
     this.storage.compact(
       Math.max(this.storage.firstIndex() - 1, index - this.#options.snapshotKeepEntries),
     );
   }
 
+  /**
+   * The core wants a follower sent the snapshot. The store has applied at least up to the
+   * snapshot the core names; rather than keep a copy of the state at that index, the
+   * snapshot is moved up to the applied index (a later snapshot serves as well: the follower
+   * then needs fewer entries) and the store's state there is streamed by copy-on-write
+   * capture, chunk by chunk, while entries keep applying. One stream at a time per store:
+   * a second follower's transfer fails now and the core retries it later.
+   */
   #streamSnapshot(message: Message): void {
-    const data = this.#snapshotData;
-    invariant(
-      message.snapshot?.index === data.index,
-      `snap at ${message.snapshot?.index} but the snapshot data held is at ${data.index}`,
-    );
+    if (this.#outgoing !== undefined) {
+      queueMicrotask(() => this.#reportSnapshot(message.to, 'failed'));
+      return;
+    }
+    const index = this.#store.appliedIndex;
+    if (index > this.storage.snapshot().index)
+      this.storage.createSnapshot(index, this.node.confStateAt(index));
+    const snapshot = this.storage.snapshot();
+    const stream = beginSnapshot(this.#store);
+    invariant(stream.index === snapshot.index, `snapshot at ${snapshot.index}, store at ${index}`);
+    this.#outgoing = stream;
     async function* chunks(): AsyncGenerator<Uint8Array> {
-      yield* data.chunks;
+      for (let chunk = stream.next(); chunk !== null; chunk = stream.next()) yield chunk;
     }
     this.#options
       .sendSnapshot(message.to, {
         shardId: this.shardId,
-        message,
-        snapshot: message.snapshot,
+        message: { ...message, snapshot },
+        snapshot,
         chunks: chunks(),
       })
       .then(
@@ -391,10 +396,16 @@ export class Replica {
         () => 'failed' as const,
       )
       .then((outcome) => {
-        if (this.#closed) return;
-        this.node.reportSnapshot(message.to, outcome);
-        this.#options.wake();
+        stream.close();
+        if (this.#outgoing === stream) this.#outgoing = undefined;
+        this.#reportSnapshot(message.to, outcome);
       });
+  }
+
+  #reportSnapshot(to: NodeId, outcome: 'done' | 'failed'): void {
+    if (this.#closed) return;
+    this.node.reportSnapshot(to, outcome);
+    this.#options.wake();
   }
 
   // ---- Leader side: proposals and reads.

@@ -59,12 +59,24 @@ describe('multi-raft host: failures', () => {
     const leaderStats = leaderHost.stats(1);
     expect(leaderStats.firstLogIndex).toBeGreaterThan(c.host(followerNode).stats(1).appliedIndex);
     c.network.healAll();
+    // Writes go on while the snapshot streams (the capture is copy-on-write).
+    const during = Array.from({ length: 20 }, (_, i) =>
+      leaderHost.set({
+        op: 'set',
+        ...tag(),
+        key: keyOf(leaderHost, 1, `snap${i}-`),
+        value: bytes(`late ${i}`),
+      }),
+    );
     const follower = c.host(followerNode);
+    await waitFor(() => follower.stats(1).snapshotsInstalled > 0);
+    for (const outcome of await Promise.all(during)) expect(outcome.status).toBe('applied');
     await waitFor(() => follower.stats(1).appliedIndex === leaderHost.stats(1).appliedIndex);
     expect(follower.stats(1).snapshotsInstalled).toBeGreaterThanOrEqual(1);
     const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
     for (const node of NODES) expect(state(node)).toEqual(state(leaderNode));
-    expect(state(followerNode).entries).toHaveLength(24);
+    // 25 keys: snap3- was deleted, then written again while the snapshot streamed.
+    expect(state(followerNode).entries).toHaveLength(25);
   });
 
   it('fails a write whose entry a new leader overwrote with outcome unknown', async () => {
