@@ -20,10 +20,12 @@ export type HostOverrides = Partial<
 >;
 
 export class HostCluster {
-  readonly network = new InMemoryNetwork();
+  readonly network: InMemoryNetwork;
   readonly hosts = new Map<string, MultiRaftHost>();
 
   constructor(overrides: HostOverrides = {}, seed = 1) {
+    const networkRandom = new SeededRandom(seed);
+    this.network = new InMemoryNetwork({ random: () => networkRandom.next() / 0x1_0000_0000 });
     NODES.forEach((node, i) => {
       this.hosts.set(
         node,

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
+import { type Outcome, readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
 import { OutcomeUnknownError } from '../../src/shard/errors.ts';
 import { bytes, HostCluster, keyOf, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
 
@@ -127,5 +127,41 @@ describe('multi-raft host: failures', () => {
         'applied',
       );
     }
+  });
+
+  it('applies retried writes once under message loss, and the replicas converge', async () => {
+    cluster = new HostCluster({}, 7);
+    const c = cluster;
+    await c.waitForLeaders();
+    c.network.setDropRate(0.2);
+    const written = new Map<string, string>();
+    for (let i = 0; i < 30; i++) {
+      const key = keyOf(c.host('n1'), 1, `lossy${i}-`);
+      // One identity per write: a retry after an unknown outcome applies at most once.
+      const request = { op: 'set' as const, ...tag(), key, value: bytes(`v${i}`) };
+      let outcome: Outcome | undefined;
+      const deadline = performance.now() + 10_000;
+      while (outcome === undefined && performance.now() < deadline) {
+        const leader = c.leaderOf(1);
+        outcome = leader
+          ? await c
+              .host(leader)
+              .set(request)
+              .catch(() => undefined)
+          : undefined;
+        if (outcome === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(outcome?.status).toBe('applied');
+      written.set(key, `v${i}`);
+    }
+    c.network.setDropRate(0);
+    const leader = c.host(c.leaderOf(1) as string);
+    for (const [key, value] of written) expect(text((await leader.get(key))?.value)).toBe(value);
+    await waitFor(() =>
+      NODES.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
+    );
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of NODES) expect(state(node)).toEqual(state(NODES[0]));
+    expect(state(NODES[0]).entries).toHaveLength(30);
   });
 });
