@@ -1,4 +1,5 @@
-// Three multi-raft hosts in one process over the in-memory network: 3 shards of 3 replicas.
+// Multi-raft hosts in one process over the in-memory network; by default three nodes
+// holding 3 shards of 3 replicas.
 import { SeededRandom } from '../../src/raft/random.ts';
 import {
   MultiRaftHost,
@@ -22,17 +23,20 @@ export type HostOverrides = Partial<
 export class HostCluster {
   readonly network: InMemoryNetwork;
   readonly hosts = new Map<string, MultiRaftHost>();
+  readonly shardIds: readonly number[];
 
-  constructor(overrides: HostOverrides = {}, seed = 1) {
+  constructor(overrides: HostOverrides = {}, seed = 1, placement = PLACEMENT) {
+    this.shardIds = placement.map((shard) => shard.shardId);
+    const nodes = [...new Set(placement.flatMap((shard) => shard.replicas.map((r) => r.node)))];
     const networkRandom = new SeededRandom(seed);
     this.network = new InMemoryNetwork({ random: () => networkRandom.next() / 0x1_0000_0000 });
-    NODES.forEach((node, i) => {
+    nodes.forEach((node, i) => {
       this.hosts.set(
         node,
         new MultiRaftHost({
           node,
           transport: this.network.connect(node),
-          placement: PLACEMENT,
+          placement,
           capacityBytes: 1 << 20,
           clock: { now: () => Date.now(), monotonic: () => performance.now() },
           random: new SeededRandom(seed * 31 + i),
@@ -52,7 +56,9 @@ export class HostCluster {
   }
 
   async waitForLeaders(among: readonly string[] = [...this.hosts.keys()]): Promise<void> {
-    await waitFor(() => SHARDS.every((shardId) => this.leaderOf(shardId, among) !== undefined));
+    await waitFor(() =>
+      this.shardIds.every((shardId) => this.leaderOf(shardId, among) !== undefined),
+    );
   }
 
   async close(): Promise<void> {

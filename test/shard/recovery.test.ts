@@ -164,4 +164,27 @@ describe('multi-raft host: failures', () => {
     for (const node of NODES) expect(state(node)).toEqual(state(NODES[0]));
     expect(state(NODES[0]).entries).toHaveLength(30);
   });
+
+  it('streams snapshots to two lagging followers, one capture at a time', async () => {
+    const nodes = ['a', 'b', 'c', 'd', 'e'];
+    const placement = [
+      { shardId: 1, replicas: nodes.map((node, i) => ({ replicaId: i + 1, node })) },
+    ];
+    cluster = new HostCluster({ snapshotEvery: 20, snapshotKeepEntries: 5 }, 3, placement);
+    const c = cluster;
+    await c.waitForLeaders();
+    const leaderNode = c.leaderOf(1) as string;
+    const lagging = nodes.filter((node) => node !== leaderNode).slice(0, 2);
+    for (const node of lagging) c.network.isolate(node);
+    const leader = c.host(leaderNode);
+    for (let i = 0; i < 50; i++)
+      await leader.set({ op: 'set', ...tag(), key: `k${i % 30}`, value: bytes(`v${i}`) });
+    c.network.healAll();
+    await waitFor(() =>
+      nodes.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
+    );
+    for (const node of lagging) expect(c.host(node).stats(1).snapshotsInstalled).toBe(1);
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of nodes) expect(state(node)).toEqual(state(leaderNode));
+  });
 });
