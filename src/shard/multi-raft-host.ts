@@ -139,7 +139,7 @@ export class MultiRaftHost {
       );
     }
     this.#transport.onReceive((_from, batch) => this.#receive(batch));
-    this.#transport.onSnapshot((_from, transfer) =>
+    this.#transport.onSnapshot(async (_from, transfer) =>
       this.#replica(transfer.shardId).receiveSnapshot(transfer),
     );
     this.#transport.onUnreachable((peer, shardIds) => this.#unreachable(peer, shardIds));

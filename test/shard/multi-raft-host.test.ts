@@ -96,6 +96,9 @@ describe('multi-raft host over the in-memory network', () => {
     await expect(follower.get(key)).rejects.toMatchObject({ code: 'NOT_LEADER', leaderNode });
     // A stale read is served by the follower itself.
     expect(await follower.get(key, { consistency: 'stale' })).toBeUndefined();
+    // It says how old its state may be: the time since it last heard from the leader.
+    expect(follower.stats(2).sinceLeaderContactMs).toBeLessThan(1_000);
+    expect(c.host(leaderNode).stats(2).sinceLeaderContactMs).toBe(0);
   });
 
   it('puts the writes of one turn into one log entry', async () => {
