@@ -1,0 +1,85 @@
+// Errors of the multi-raft host. Each class has a stable `code` that the server maps to one
+// gRPC status (see proto/raftcache.proto): NOT_LEADER to FAILED_PRECONDITION with the
+// leader's address in metadata, NO_LEADER and SHARD_OVERLOADED to UNAVAILABLE,
+// OUTCOME_UNKNOWN to UNKNOWN, UNKNOWN_SHARD and CROSS_SHARD to INVALID_ARGUMENT.
+
+export class ShardError extends Error {
+  readonly code: string;
+  readonly shardId: number;
+
+  constructor(code: string, shardId: number, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.shardId = shardId;
+  }
+}
+
+/** This replica does not lead its shard; the leader is named when this node knows it. */
+export class NotLeaderError extends ShardError {
+  readonly leaderReplica: number;
+  readonly leaderNode: string | undefined;
+
+  constructor(shardId: number, leaderReplica: number, leaderNode: string | undefined) {
+    super(
+      'NOT_LEADER',
+      shardId,
+      `this node does not lead shard ${shardId}; the leader is ${leaderNode ?? 'unknown'}`,
+    );
+    this.leaderReplica = leaderReplica;
+    this.leaderNode = leaderNode;
+  }
+}
+
+/** The shard has no leader this node knows of (an election is under way): retry later. */
+export class NoLeaderError extends ShardError {
+  constructor(shardId: number) {
+    super('NO_LEADER', shardId, `shard ${shardId} has no leader yet; retry later`);
+  }
+}
+
+/**
+ * The write was proposed but its entry was overwritten by a new leader, or jumped over by a
+ * snapshot: it may or may not have applied. A retry with the same client id and sequence
+ * number applies it at most once.
+ */
+export class OutcomeUnknownError extends ShardError {
+  constructor(shardId: number, index: number) {
+    super(
+      'OUTCOME_UNKNOWN',
+      shardId,
+      `the write proposed at index ${index} of shard ${shardId} may or may not have applied`,
+    );
+  }
+}
+
+/** The leader holds too many uncommitted bytes, or is handing leadership over: retry later. */
+export class ShardOverloadedError extends ShardError {
+  constructor(shardId: number, reason: string) {
+    super('SHARD_OVERLOADED', shardId, `shard ${shardId} refused the write (${reason})`);
+  }
+}
+
+export class UnknownShardError extends ShardError {
+  constructor(shardId: number, node: string) {
+    super('UNKNOWN_SHARD', shardId, `node ${node} hosts no replica of shard ${shardId}`);
+  }
+}
+
+/** A multi-key request whose keys live on different shards (use one `{hash tag}`). */
+export class CrossShardError extends ShardError {
+  constructor(shardId: number, key: string, otherShard: number) {
+    super(
+      'CROSS_SHARD',
+      shardId,
+      `key ${JSON.stringify(key)} belongs to shard ${otherShard}, not ${shardId}: keys of one request must share a shard`,
+    );
+  }
+}
+
+/** The host was closed while the request waited. */
+export class HostClosedError extends ShardError {
+  constructor(shardId: number) {
+    super('HOST_CLOSED', shardId, `the host of shard ${shardId} is shutting down`);
+  }
+}

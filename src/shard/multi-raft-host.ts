@@ -1,0 +1,346 @@
+// The host of every shard replica a node holds. One tick loop for all of them, one `Ready`
+// pass over all of them per turn of the event loop (so the later WAL can commit many shards
+// in one write), and the messages of that pass batched per peer node into one transport
+// send. It also answers the small request API the server calls: writes and reads by shard
+// (or by key, routed to its slot's shard), each a promise of an outcome or a typed error.
+
+import {
+  type CacheStore,
+  type CommandLimits,
+  type CommandRequest,
+  DEFAULT_LIMITS,
+  type DelRequest,
+  type EntryInfo,
+  type EvictionPolicy,
+  type ExpireRequest,
+  type MsetRequest,
+  type Outcome,
+  type SetRequest,
+  validateCommand,
+} from '../cache/index.ts';
+import type { TransferResult } from '../raft/config.ts';
+import type { RandomSource } from '../raft/random.ts';
+import { type Message, NONE, type NodeId } from '../raft/types.ts';
+import type { NodeName, PeerTransport, ShardMessage } from '../transport/transport.ts';
+import { CrossShardError, UnknownShardError } from './errors.ts';
+import { keySlot, SLOT_COUNT } from './key-slot.ts';
+import { type Consistency, Replica, type ReplicaStats, type ReplicaTimings } from './replica.ts';
+
+/** Where the replicas of one shard live. */
+export interface ShardPlacement {
+  readonly shardId: number;
+  readonly replicas: readonly { readonly replicaId: NodeId; readonly node: NodeName }[];
+}
+
+export interface HostClock {
+  /** Wall clock, epoch ms: expiry times are absolute on it. */
+  now(): number;
+  /** Monotonic ms (performance.now): leases and budgets. */
+  monotonic(): number;
+}
+
+export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
+  /** This node's name, as the placement names it. */
+  readonly node: NodeName;
+  readonly transport: PeerTransport;
+  /** Every shard of the cluster; this node hosts those that place a replica on it. */
+  readonly placement: readonly ShardPlacement[];
+  /** Shard of each slot (`SLOT_COUNT` long); by default the slots are split evenly, in order. */
+  readonly slotShards?: readonly number[];
+  /** Bytes each shard may hold. */
+  readonly capacityBytes: number;
+  readonly policy?: () => EvictionPolicy;
+  readonly clock: HostClock;
+  readonly random: RandomSource;
+  /** Applied entries between two snapshots (default 10,000). */
+  readonly snapshotEvery?: number;
+  /** Entries kept behind a snapshot (default 1,000). */
+  readonly snapshotKeepEntries?: number;
+  /** Ticks between the leader's active-expiry cycles (default 10). */
+  readonly expiryEveryTicks?: number;
+  /** Soft limit on one proposed entry's payload (default 1 MiB). */
+  readonly maxEntryBytes?: number;
+  readonly limits?: Partial<Omit<CommandLimits, 'capacityBytes'>>;
+}
+
+export interface ReadOptions {
+  readonly consistency?: Consistency;
+  /** The shard to ask; by default the one the key's slot maps to. */
+  readonly shardId?: number;
+}
+
+/** Slots split into equal runs, one per shard, in the order given. */
+export function evenSlotTable(shardIds: readonly number[]): number[] {
+  const table: number[] = new Array(SLOT_COUNT);
+  for (let slot = 0; slot < SLOT_COUNT; slot++)
+    table[slot] = shardIds[Math.floor((slot * shardIds.length) / SLOT_COUNT)];
+  return table;
+}
+
+export class MultiRaftHost {
+  readonly node: NodeName;
+  readonly #transport: PeerTransport;
+  readonly #replicas = new Map<number, Replica>();
+  /** Node name of each replica id, per shard. */
+  readonly #nodes = new Map<number, Map<NodeId, NodeName>>();
+  readonly #slotShards: readonly number[];
+  readonly #limits: CommandLimits;
+  readonly #clock: HostClock;
+  readonly #tickMs: number;
+  readonly #ticker: NodeJS.Timeout;
+  #turn: NodeJS.Immediate | undefined;
+  #closed = false;
+
+  constructor(options: MultiRaftHostOptions) {
+    this.node = options.node;
+    this.#transport = options.transport;
+    this.#slotShards =
+      options.slotShards ?? evenSlotTable(options.placement.map((shard) => shard.shardId));
+    this.#limits = {
+      ...DEFAULT_LIMITS,
+      ...options.limits,
+      capacityBytes: options.capacityBytes,
+    };
+    const tickMs = options.tickMs ?? 10;
+    this.#tickMs = tickMs;
+    this.#clock = options.clock;
+    for (const shard of options.placement) {
+      const nodes = new Map(shard.replicas.map((r) => [r.replicaId, r.node] as const));
+      this.#nodes.set(shard.shardId, nodes);
+      const mine = shard.replicas.find((r) => r.node === options.node);
+      if (mine === undefined) continue;
+      this.#replicas.set(
+        shard.shardId,
+        new Replica({
+          shardId: shard.shardId,
+          replicaId: mine.replicaId,
+          voters: shard.replicas.map((r) => r.replicaId),
+          capacityBytes: options.capacityBytes,
+          policy: options.policy,
+          random: options.random,
+          now: () => options.clock.now(),
+          monotonic: () => options.clock.monotonic(),
+          tickMs,
+          electionTicks: options.electionTicks ?? 10,
+          heartbeatTicks: options.heartbeatTicks ?? 1,
+          leaseDriftMarginMs: options.leaseDriftMarginMs ?? 20,
+          snapshotEvery: options.snapshotEvery ?? 10_000,
+          snapshotKeepEntries: options.snapshotKeepEntries ?? 1_000,
+          expiryEveryTicks: options.expiryEveryTicks ?? 10,
+          maxEntryBytes: options.maxEntryBytes ?? 1 << 20,
+          nodeOf: (replicaId) => nodes.get(replicaId),
+          sendSnapshot: (to, transfer) => {
+            const peer = nodes.get(to);
+            if (peer === undefined) return Promise.reject(new Error(`no node for replica ${to}`));
+            return this.#transport.sendSnapshot(peer, transfer);
+          },
+          wake: () => this.#wake(),
+        }),
+      );
+    }
+    this.#transport.onReceive((_from, batch) => this.#receive(batch));
+    this.#transport.onSnapshot(async (_from, transfer) =>
+      this.#replica(transfer.shardId).receiveSnapshot(transfer),
+    );
+    this.#transport.onUnreachable((peer, shardIds) => this.#unreachable(peer, shardIds));
+    // setInterval never runs missed ticks after a stall: a burst of ticks would run a
+    // follower's stickiness down faster than real time, which leader leases rely on.
+    this.#ticker = setInterval(() => this.#tick(), tickMs);
+  }
+
+  /** Ids of the shards this node hosts a replica of. */
+  get shardIds(): number[] {
+    return [...this.#replicas.keys()];
+  }
+
+  shardOf(key: string): number {
+    return this.#slotShards[keySlot(key)];
+  }
+
+  /** The replica of `shardId` on this node (for the server's admin calls and for tests). */
+  replica(shardId: number): Replica {
+    return this.#replica(shardId);
+  }
+
+  // ---- Writes: one outcome each, once applied on this node (the shard's leader).
+
+  set(request: SetRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => [request.key], shardId);
+  }
+
+  del(request: DelRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => request.keys, shardId);
+  }
+
+  mset(request: MsetRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => request.entries.map((entry) => entry.key), shardId);
+  }
+
+  expire(request: ExpireRequest, shardId?: number): Promise<Outcome> {
+    return this.#write(request, () => [request.key], shardId);
+  }
+
+  // ---- Reads.
+
+  get(key: string, options: ReadOptions = {}): Promise<EntryInfo | undefined> {
+    return this.#read([key], options, (store, now) => store.getEntry(key, now));
+  }
+
+  mget(keys: readonly string[], options: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
+    return this.#read(keys, options, (store, now) => store.mget(keys, now));
+  }
+
+  /** Milliseconds left, -1 without expiry, -2 when the key does not exist (Redis PTTL). */
+  ttl(key: string, options: ReadOptions = {}): Promise<number> {
+    return this.#read([key], options, (store, now) => store.ttl(key, now));
+  }
+
+  /** This node's replica of the shard, as it stands (replica-local counters included). */
+  stats(shardId: number): ReplicaStats {
+    return this.#replica(shardId).stats();
+  }
+
+  /**
+   * Asks this node's replica of `shardId` to hand leadership to the replica on `target`, or
+   * to the follower whose log matches furthest when none is named.
+   */
+  transferLeadership(shardId: number, target?: NodeName): TransferResult {
+    const replica = this.#replica(shardId);
+    const nodes = this.#nodes.get(shardId) as Map<NodeId, NodeName>;
+    let to: NodeId = NONE;
+    let best = -1;
+    for (const [replicaId, node] of nodes) {
+      if (replicaId === replica.replicaId) continue;
+      const match = replica.node.progress(replicaId)?.match ?? -1;
+      if (target === undefined ? match > best : node === target) {
+        to = replicaId;
+        best = match;
+      }
+    }
+    const result = to === NONE ? 'not-a-voter' : replica.node.transferLeadership(to);
+    this.#wake();
+    return result;
+  }
+
+  /**
+   * Before a graceful shutdown: hands every shard this node leads to a follower, and resolves
+   * true once it leads none (false if some still lead after `timeoutMs`).
+   */
+  async handOffLeadership(timeoutMs: number): Promise<boolean> {
+    const leading = () => this.shardIds.filter((id) => this.#replica(id).isLeader);
+    const deadline = this.#clock.monotonic() + timeoutMs;
+    while (leading().length > 0) {
+      if (this.#clock.monotonic() >= deadline) return false;
+      for (const shardId of leading())
+        if (this.#replica(shardId).node.leadTransferee === NONE) this.transferLeadership(shardId);
+      // A transfer takes a few ticks: the target catches up, then campaigns.
+      await new Promise((resolve) => setTimeout(resolve, this.#tickMs));
+    }
+    return true;
+  }
+
+  /** Stops the timers, fails what waits, closes the transport. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    if (this.#turn !== undefined) clearImmediate(this.#turn);
+    for (const replica of this.#replicas.values()) replica.close();
+    await this.#transport.close();
+  }
+
+  // ---- Internals.
+
+  /** Validates, routes to the keys' shard (or checks they belong to `shardId`), queues. */
+  #write(
+    request: CommandRequest,
+    keysOf: () => readonly string[],
+    shardId: number | undefined,
+  ): Promise<Outcome> {
+    try {
+      validateCommand(request, this.#limits);
+      const keys = keysOf();
+      const target = shardId ?? this.shardOf(keys[0]);
+      this.#checkSameShard(keys, target);
+      return this.#replica(target).write(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #read<T>(
+    keys: readonly string[],
+    options: ReadOptions,
+    query: (store: CacheStore, now: number) => T,
+  ): Promise<T> {
+    try {
+      const shardId = options.shardId ?? this.shardOf(keys[0]);
+      this.#checkSameShard(keys, shardId);
+      return this.#replica(shardId).read(options.consistency ?? 'linearizable', query);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #checkSameShard(keys: readonly string[], shardId: number): void {
+    for (const key of keys) {
+      const owner = this.shardOf(key);
+      if (owner !== shardId) throw new CrossShardError(shardId, key, owner);
+    }
+  }
+
+  #replica(shardId: number): Replica {
+    const replica = this.#replicas.get(shardId);
+    if (replica === undefined) throw new UnknownShardError(shardId, this.node);
+    return replica;
+  }
+
+  #tick(): void {
+    for (const replica of this.#replicas.values()) replica.tick();
+    this.#wake();
+  }
+
+  #wake(): void {
+    if (this.#turn === undefined && !this.#closed) this.#turn = setImmediate(() => this.#pass());
+  }
+
+  /** One Ready pass over every replica; the messages of the pass go out batched per node. */
+  #pass(): void {
+    this.#turn = undefined;
+    const outbox = new Map<NodeName, ShardMessage[]>();
+    let more = false;
+    for (const replica of this.#replicas.values()) {
+      const nodes = this.#nodes.get(replica.shardId) as Map<NodeId, NodeName>;
+      const send = (message: Message) => {
+        const peer = nodes.get(message.to);
+        if (peer === undefined) return;
+        let batch = outbox.get(peer);
+        if (batch === undefined) {
+          batch = [];
+          outbox.set(peer, batch);
+        }
+        batch.push({ shardId: replica.shardId, message });
+      };
+      if (replica.processReady(send)) more = true;
+    }
+    for (const [peer, batch] of outbox) this.#transport.send(peer, batch);
+    if (more) this.#wake();
+  }
+
+  #receive(batch: readonly ShardMessage[]): void {
+    if (this.#closed) return;
+    for (const { shardId, message } of batch) this.#replicas.get(shardId)?.step(message);
+    this.#wake();
+  }
+
+  #unreachable(peer: NodeName, shardIds: readonly number[]): void {
+    for (const shardId of shardIds) {
+      const replica = this.#replicas.get(shardId);
+      const nodes = this.#nodes.get(shardId);
+      if (replica === undefined || nodes === undefined) continue;
+      for (const [replicaId, node] of nodes)
+        if (node === peer) replica.reportUnreachable(replicaId);
+    }
+    this.#wake();
+  }
+}

@@ -1,0 +1,512 @@
+// One shard's replica on one node: a raft node, its log storage and the cache store it
+// replicates, driven through `Ready` in the documented order. The multi-raft host owns the
+// clock, the timers and the network; it calls `tick`, `step` and `processReady` and sends
+// what comes out. Requests queue here and go out once per turn of the host's loop: the
+// writes of a turn become one log entry (or a few, each at most `maxEntryBytes`), the
+// linearizable reads of a turn share one ReadIndex round, and the lease reads another.
+
+import {
+  type ApplyResult,
+  beginSnapshot,
+  type CacheStats,
+  CacheStore,
+  type CommandRequest,
+  type EvictionPolicy,
+  encodeEntry,
+  expiryCycle,
+  invariant,
+  type Outcome,
+  prepare,
+  SnapshotRestorer,
+  type SnapshotStream,
+} from '../cache/index.ts';
+import { RaftNode } from '../raft/raft.ts';
+import type { RandomSource } from '../raft/random.ts';
+import type { Ready } from '../raft/ready.ts';
+import { type Message, NONE, type NodeId, type Role } from '../raft/types.ts';
+import { MemoryLogStorage } from '../storage/log-storage.ts';
+import type { SnapshotTransfer } from '../transport/transport.ts';
+import {
+  HostClosedError,
+  NoLeaderError,
+  NotLeaderError,
+  type ShardError,
+  ShardOverloadedError,
+} from './errors.ts';
+import { type OutcomeWaiter, ProposalTracker } from './proposals.ts';
+
+/** How a read is made current: ReadIndex round, leader lease, or this replica's state as is. */
+export type Consistency = 'linearizable' | 'lease' | 'stale';
+
+export interface ReplicaTimings {
+  /** Nominal tick interval in ms (leases are computed from it). */
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly leaseDriftMarginMs: number;
+}
+
+export interface ReplicaOptions extends ReplicaTimings {
+  readonly shardId: number;
+  readonly replicaId: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly capacityBytes: number;
+  /** A fresh policy for each store this replica builds (a restored one included). */
+  readonly policy?: () => EvictionPolicy;
+  readonly random: RandomSource;
+  /** Wall clock, epoch ms: the `at` of entries, and the time reads judge expiry by. */
+  readonly now: () => number;
+  /** Monotonic ms: leases, expiry budgets, staleness. */
+  readonly monotonic: () => number;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  readonly snapshotEvery: number;
+  /** Entries kept in the log behind a snapshot, so a follower slightly behind needs none. */
+  readonly snapshotKeepEntries: number;
+  /** Ticks between two active-expiry cycles on the leader. */
+  readonly expiryEveryTicks: number;
+  /** Soft limit on the payload of one proposed entry: a turn's writes are split above it. */
+  readonly maxEntryBytes: number;
+  /** Node name of a replica id of this shard (for not-leader answers and snapshot sends). */
+  readonly nodeOf: (replicaId: NodeId) => string | undefined;
+  /** Streams a snapshot to a peer replica; resolves once it has installed the data. */
+  readonly sendSnapshot: (to: NodeId, transfer: SnapshotTransfer) => Promise<void>;
+  /** Asks the host for a turn (something is pending). */
+  readonly wake: () => void;
+}
+
+export interface ReplicaStats extends CacheStats {
+  shardId: number;
+  replicaId: NodeId;
+  role: Role;
+  leaderReplica: NodeId;
+  leaderNode: string | undefined;
+  appliedIndex: number;
+  commitIndex: number;
+  snapshotIndex: number;
+  firstLogIndex: number;
+  snapshotsInstalled: number;
+  /** Monotonic ms since a leader was last heard from (0 on the leader): a stale read's bound. */
+  sinceLeaderContactMs: number;
+}
+
+interface QueuedWrite {
+  readonly request: CommandRequest;
+  readonly waiter: OutcomeWaiter;
+}
+
+interface QueuedRead {
+  serve(store: CacheStore, now: number): void;
+  fail(error: Error): void;
+}
+
+export class Replica {
+  readonly shardId: number;
+  readonly replicaId: NodeId;
+  readonly storage = new MemoryLogStorage();
+  readonly node: RaftNode;
+  readonly #options: ReplicaOptions;
+  #store: CacheStore;
+  readonly #proposals: ProposalTracker;
+  #writes: QueuedWrite[] = [];
+  #linearizableReads: QueuedRead[] = [];
+  #leaseReads: QueuedRead[] = [];
+  #readContext = 0;
+  /** Reads waiting for their read state, by context. */
+  readonly #readsAwaitingIndex = new Map<number, QueuedRead[]>();
+  /** Reads with a read index, waiting for apply to reach it (indexes ascending). */
+  #readsAwaitingApply: { index: number; reads: QueuedRead[] }[] = [];
+  /** The snapshot being streamed to a follower, if any: a store has one capture at a time. */
+  #outgoing: SnapshotStream | undefined;
+  /** A store restored from a snapshot streamed in, to install when a `Ready` hands it out. */
+  #incoming: CacheStore | undefined;
+  #snapshotsInstalled = 0;
+  #ticksSinceExpiry = 0;
+  #expiryInFlight = 0;
+  #lastLeaderContact: number;
+  #closed = false;
+
+  constructor(options: ReplicaOptions) {
+    this.#options = options;
+    this.shardId = options.shardId;
+    this.replicaId = options.replicaId;
+    this.#proposals = new ProposalTracker(options.shardId);
+    this.#store = new CacheStore({
+      capacityBytes: options.capacityBytes,
+      policy: options.policy?.(),
+    });
+    this.#lastLeaderContact = options.monotonic();
+    this.node = new RaftNode({
+      id: options.replicaId,
+      voters: options.voters,
+      storage: this.storage,
+      random: options.random,
+      electionTicks: options.electionTicks,
+      heartbeatTicks: options.heartbeatTicks,
+      tickMs: options.tickMs,
+      leaseDriftMarginMs: options.leaseDriftMarginMs,
+      clock: options.monotonic,
+      // Requests are refused on a follower with the leader's name; the client goes there.
+      forwardProposals: false,
+    });
+  }
+
+  get store(): CacheStore {
+    return this.#store;
+  }
+
+  get isLeader(): boolean {
+    return this.node.softState().role === 'leader';
+  }
+
+  /** Requests queued and not yet handed to the core: the host owes this replica a turn. */
+  get hasQueuedRequests(): boolean {
+    return (
+      this.#writes.length > 0 || this.#linearizableReads.length > 0 || this.#leaseReads.length > 0
+    );
+  }
+
+  // ---- Requests (validated by the host).
+
+  write(request: CommandRequest): Promise<Outcome> {
+    const { promise, resolve, reject } = Promise.withResolvers<Outcome>();
+    if (this.#closed) reject(new HostClosedError(this.shardId));
+    else {
+      this.#writes.push({ request, waiter: { resolve, reject } });
+      this.#options.wake();
+    }
+    return promise;
+  }
+
+  /** Runs `query` on the store once it is as current as `consistency` asks. */
+  read<T>(consistency: Consistency, query: (store: CacheStore, now: number) => T): Promise<T> {
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
+    const read: QueuedRead = {
+      serve: (store, now) => resolve(query(store, now)),
+      fail: reject,
+    };
+    if (this.#closed) reject(new HostClosedError(this.shardId));
+    else if (consistency === 'stale') read.serve(this.#store, this.#options.now());
+    else {
+      (consistency === 'lease' ? this.#leaseReads : this.#linearizableReads).push(read);
+      this.#options.wake();
+    }
+    return promise;
+  }
+
+  stats(): ReplicaStats {
+    const soft = this.node.softState();
+    return {
+      ...this.#store.stats(),
+      shardId: this.shardId,
+      replicaId: this.replicaId,
+      role: soft.role,
+      leaderReplica: soft.lead,
+      leaderNode: soft.lead === NONE ? undefined : this.#options.nodeOf(soft.lead),
+      appliedIndex: this.#store.appliedIndex,
+      commitIndex: this.node.hardState().commit,
+      snapshotIndex: this.storage.snapshot().index,
+      firstLogIndex: this.storage.firstIndex(),
+      snapshotsInstalled: this.#snapshotsInstalled,
+      sinceLeaderContactMs:
+        soft.role === 'leader' ? 0 : this.#options.monotonic() - this.#lastLeaderContact,
+    };
+  }
+
+  // ---- Driven by the host.
+
+  tick(): void {
+    this.node.tick();
+    if (++this.#ticksSinceExpiry >= this.#options.expiryEveryTicks) {
+      this.#ticksSinceExpiry = 0;
+      if (this.isLeader && this.#expiryInFlight === 0) this.#proposeExpiry();
+    }
+  }
+
+  step(message: Message): void {
+    if (message.type === 'app' || message.type === 'heartbeat' || message.type === 'snap')
+      this.#lastLeaderContact = this.#options.monotonic();
+    this.node.step(message);
+  }
+
+  /** The host could not deliver messages to `to`. */
+  reportUnreachable(to: NodeId): void {
+    this.node.reportUnreachable(to);
+  }
+
+  /**
+   * Hands the turn's queued requests to the core, then handles one `Ready` if there is one,
+   * passing its messages (but `snap`, streamed apart) to `send`. True if more remains.
+   */
+  processReady(send: (message: Message) => void): boolean {
+    this.#flushWrites();
+    this.#flushReads();
+    if (!this.node.hasReady()) return false;
+    this.#handleReady(this.node.ready(), send);
+    return this.node.hasReady();
+  }
+
+  /** A snapshot is streaming in from the leader: restore a store from it, then step its `snap`. */
+  async receiveSnapshot(transfer: SnapshotTransfer): Promise<void> {
+    const restorer = new SnapshotRestorer({ policy: this.#options.policy?.() });
+    for await (const chunk of transfer.chunks) restorer.push(chunk);
+    const store = restorer.finish();
+    invariant(
+      store.appliedIndex === transfer.snapshot.index,
+      `snapshot data at ${store.appliedIndex} for a snapshot at ${transfer.snapshot.index}`,
+    );
+    if (this.#closed) return;
+    this.#incoming = store;
+    this.step(transfer.message);
+    this.#options.wake();
+  }
+
+  /** Fails everything waiting; the host is closing. */
+  close(): void {
+    this.#closed = true;
+    this.#outgoing?.close();
+    const error = new HostClosedError(this.shardId);
+    this.#proposals.failAll(error);
+    for (const { waiter } of this.#writes) waiter.reject(error);
+    const reads = [
+      ...this.#linearizableReads,
+      ...this.#leaseReads,
+      ...[...this.#readsAwaitingIndex.values()].flat(),
+      ...this.#readsAwaitingApply.flatMap((waiting) => waiting.reads),
+    ];
+    for (const read of reads) read.fail(error);
+    this.#writes = [];
+    this.#linearizableReads = [];
+    this.#leaseReads = [];
+    this.#readsAwaitingIndex.clear();
+    this.#readsAwaitingApply = [];
+  }
+
+  // ---- The Ready, in the order `Ready` documents.
+
+  #handleReady(ready: Ready, send: (message: Message) => void): void {
+    // 1. Persist (in memory until the WAL), restoring the store from an installed snapshot.
+    if (ready.snapshot) this.#installSnapshot(ready.snapshot.index);
+    this.#incoming = undefined;
+    if (ready.snapshot) this.storage.applySnapshot(ready.snapshot);
+    if (ready.hardState) this.storage.setHardState(ready.hardState);
+    this.storage.append(ready.entries);
+    // 2. Send.
+    for (const message of ready.messages) {
+      if (message.type === 'snap') this.#streamSnapshot(message);
+      else send(message);
+    }
+    if (ready.softState?.role === 'leader') this.#store.onBecomeLeader();
+    // 3. Apply, answer proposers, serve reads that are now current, fail the lost ones.
+    for (const entry of ready.committedEntries) {
+      let result: ApplyResult | undefined;
+      if (entry.type === 'normal' && entry.data.byteLength > 0)
+        result = this.#store.apply(entry.index, entry.data);
+      else this.#store.skip(entry.index);
+      this.#proposals.settle(entry.index, entry.term, result);
+      if (entry.index === this.#expiryInFlight) this.#expiryInFlight = 0;
+    }
+    for (const { context, index } of ready.readStates) {
+      const reads = this.#readsAwaitingIndex.get(context);
+      if (reads === undefined) continue;
+      this.#readsAwaitingIndex.delete(context);
+      this.#readsAwaitingApply.push({ index, reads });
+    }
+    this.#serveAppliedReads();
+    for (const context of ready.failedReads) {
+      const reads = this.#readsAwaitingIndex.get(context) ?? [];
+      this.#readsAwaitingIndex.delete(context);
+      const error = this.#notLeaderError();
+      for (const read of reads) read.fail(error);
+    }
+    // 4. Advance, then snapshot and compact if enough was applied since the last snapshot.
+    this.node.advance(ready);
+    this.#maybeSnapshot();
+  }
+
+  #installSnapshot(index: number): void {
+    const incoming = this.#incoming;
+    invariant(
+      incoming?.appliedIndex === index,
+      `snapshot ${index} to install, but its data never came`,
+    );
+    this.#store = incoming;
+    this.#snapshotsInstalled++;
+    this.#proposals.settleUpTo(index);
+    if (this.#expiryInFlight <= index) this.#expiryInFlight = 0;
+  }
+
+  #serveAppliedReads(): void {
+    const applied = this.#store.appliedIndex;
+    let served = 0;
+    const now = this.#options.now();
+    for (const waiting of this.#readsAwaitingApply) {
+      if (waiting.index > applied) break;
+      for (const read of waiting.reads) read.serve(this.#store, now);
+      served++;
+    }
+    if (served > 0) this.#readsAwaitingApply = this.#readsAwaitingApply.slice(served);
+  }
+
+  /**
+   * Records a snapshot at the applied index and compacts the log behind it. The data is the
+   * store itself: nothing is copied now. A follower that needs a snapshot is sent the
+   * store's state when it is needed (see `#streamSnapshot`).
+   */
+  #maybeSnapshot(): void {
+    const index = this.#store.appliedIndex;
+    if (index - this.storage.snapshot().index < this.#options.snapshotEvery) return;
+    this.storage.createSnapshot(index, this.node.confStateAt(index));
+    this.storage.compact(
+      Math.max(this.storage.firstIndex() - 1, index - this.#options.snapshotKeepEntries),
+    );
+  }
+
+  /**
+   * The core wants a follower sent the snapshot. The store has applied at least up to the
+   * snapshot the core names; rather than keep a copy of the state at that index, the
+   * snapshot is moved up to the applied index (a later snapshot serves as well: the follower
+   * then needs fewer entries) and the store's state there is streamed by copy-on-write
+   * capture, chunk by chunk, while entries keep applying. One stream at a time per store:
+   * a second follower's transfer fails now and the core retries it later.
+   */
+  #streamSnapshot(message: Message): void {
+    if (this.#outgoing !== undefined) {
+      queueMicrotask(() => this.#reportSnapshot(message.to, 'failed'));
+      return;
+    }
+    const index = this.#store.appliedIndex;
+    if (index > this.storage.snapshot().index)
+      this.storage.createSnapshot(index, this.node.confStateAt(index));
+    const snapshot = this.storage.snapshot();
+    const stream = beginSnapshot(this.#store);
+    invariant(stream.index === snapshot.index, `snapshot at ${snapshot.index}, store at ${index}`);
+    this.#outgoing = stream;
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      for (let chunk = stream.next(); chunk !== null; chunk = stream.next()) yield chunk;
+    }
+    this.#options
+      .sendSnapshot(message.to, {
+        shardId: this.shardId,
+        message: { ...message, snapshot },
+        snapshot,
+        chunks: chunks(),
+      })
+      .then(
+        () => 'done' as const,
+        () => 'failed' as const,
+      )
+      .then((outcome) => {
+        stream.close();
+        if (this.#outgoing === stream) this.#outgoing = undefined;
+        this.#reportSnapshot(message.to, outcome);
+      });
+  }
+
+  #reportSnapshot(to: NodeId, outcome: 'done' | 'failed'): void {
+    if (this.#closed) return;
+    this.node.reportSnapshot(to, outcome);
+    this.#options.wake();
+  }
+
+  // ---- Leader side: proposals and reads.
+
+  #flushWrites(): void {
+    if (this.#writes.length === 0) return;
+    const writes = this.#writes;
+    this.#writes = [];
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < writes.length; i++) {
+      bytes += requestBytes(writes[i].request);
+      if (bytes >= this.#options.maxEntryBytes || i === writes.length - 1) {
+        this.#propose(writes.slice(start, i + 1));
+        start = i + 1;
+        bytes = 0;
+      }
+    }
+  }
+
+  /** Proposes one entry holding `writes`, planned against the entries still in flight. */
+  #propose(writes: readonly QueuedWrite[]): void {
+    const fail = (error: Error) => {
+      for (const { waiter } of writes) waiter.reject(error);
+    };
+    if (!this.isLeader) {
+      fail(this.#notLeaderError());
+      return;
+    }
+    const prepared = prepare(
+      this.#store,
+      writes.map((write) => write.request),
+      this.#options.now(),
+      {
+        inflightBytes: this.#proposals.inflightBytes,
+        inflightVictims: this.#proposals.inflightVictims,
+      },
+    );
+    const result = this.node.propose([prepared.payload]);
+    if (result.kind === 'appended') {
+      const waiters = writes.map((write) => write.waiter);
+      this.#proposals.track(result.firstIndex, result.term, waiters, prepared);
+    } else if (result.kind === 'refused' && result.reason === 'no-leader') {
+      fail(new NoLeaderError(this.shardId));
+    } else if (result.kind === 'refused' && result.reason !== 'not-leader') {
+      fail(new ShardOverloadedError(this.shardId, result.reason));
+    } else {
+      fail(this.#notLeaderError());
+    }
+  }
+
+  #flushReads(): void {
+    for (const mode of ['read-index', 'lease'] as const) {
+      const reads = mode === 'lease' ? this.#leaseReads : this.#linearizableReads;
+      if (reads.length === 0) continue;
+      if (mode === 'lease') this.#leaseReads = [];
+      else this.#linearizableReads = [];
+      if (!this.isLeader) {
+        const error = this.#notLeaderError();
+        for (const read of reads) read.fail(error);
+        continue;
+      }
+      // All the reads of a turn share one read index, hence one heartbeat round.
+      const context = ++this.#readContext;
+      this.#readsAwaitingIndex.set(context, reads);
+      this.node.readIndex(context, mode);
+    }
+  }
+
+  /** The leader's active expiry: conditional deletes of expired keys, in one entry. */
+  #proposeExpiry(): void {
+    const deletes = expiryCycle(this.#store.entries, {
+      now: this.#options.now(),
+      random: () => this.#options.random.int(0x1_0000_0000) / 0x1_0000_0000,
+      elapsed: this.#options.monotonic,
+    });
+    if (deletes.length === 0) return;
+    const payload = encodeEntry({ at: this.#options.now(), commands: deletes });
+    const result = this.node.propose([payload]);
+    if (result.kind === 'appended') this.#expiryInFlight = result.firstIndex;
+    this.#options.wake();
+  }
+
+  #notLeaderError(): ShardError {
+    const { lead, role } = this.node.softState();
+    if (role === 'leader') return new ShardOverloadedError(this.shardId, 'leadership changing');
+    if (lead === NONE) return new NoLeaderError(this.shardId);
+    return new NotLeaderError(this.shardId, lead, this.#options.nodeOf(lead));
+  }
+}
+
+/** Rough payload bytes of a request, to cut a turn's writes into entries of bounded size. */
+function requestBytes(request: CommandRequest): number {
+  switch (request.op) {
+    case 'set':
+      return request.key.length + request.value.byteLength + 32;
+    case 'mset':
+      return request.entries.reduce((sum, e) => sum + e.key.length + e.value.byteLength + 16, 32);
+    case 'del':
+      return request.keys.reduce((sum, key) => sum + key.length + 8, 32);
+    case 'expire':
+      return request.key.length + 32;
+  }
+}

@@ -1,0 +1,91 @@
+// Multi-raft hosts in one process over the in-memory network; by default three nodes
+// holding 3 shards of 3 replicas.
+import { SeededRandom } from '../../src/raft/random.ts';
+import {
+  MultiRaftHost,
+  type MultiRaftHostOptions,
+  type ShardPlacement,
+} from '../../src/shard/multi-raft-host.ts';
+import { InMemoryNetwork } from '../../src/transport/in-memory.ts';
+
+export const NODES = ['n1', 'n2', 'n3'] as const;
+export const SHARDS = [1, 2, 3] as const;
+
+export const PLACEMENT: ShardPlacement[] = SHARDS.map((shardId) => ({
+  shardId,
+  replicas: NODES.map((node, i) => ({ replicaId: i + 1, node })),
+}));
+
+export type HostOverrides = Partial<
+  Omit<MultiRaftHostOptions, 'node' | 'transport' | 'placement' | 'clock' | 'random'>
+>;
+
+export class HostCluster {
+  readonly network: InMemoryNetwork;
+  readonly hosts = new Map<string, MultiRaftHost>();
+  readonly shardIds: readonly number[];
+
+  constructor(overrides: HostOverrides = {}, seed = 1, placement = PLACEMENT) {
+    this.shardIds = placement.map((shard) => shard.shardId);
+    const nodes = [...new Set(placement.flatMap((shard) => shard.replicas.map((r) => r.node)))];
+    const networkRandom = new SeededRandom(seed);
+    this.network = new InMemoryNetwork({ random: () => networkRandom.next() / 0x1_0000_0000 });
+    nodes.forEach((node, i) => {
+      this.hosts.set(
+        node,
+        new MultiRaftHost({
+          node,
+          transport: this.network.connect(node),
+          placement,
+          capacityBytes: 1 << 20,
+          clock: { now: () => Date.now(), monotonic: () => performance.now() },
+          random: new SeededRandom(seed * 31 + i),
+          ...overrides,
+        }),
+      );
+    });
+  }
+
+  host(node: string): MultiRaftHost {
+    return this.hosts.get(node) as MultiRaftHost;
+  }
+
+  /** The node whose replica of `shardId` leads, among the open hosts; undefined if none. */
+  leaderOf(shardId: number, among: readonly string[] = [...this.hosts.keys()]): string | undefined {
+    return among.find((node) => this.host(node).stats(shardId).role === 'leader');
+  }
+
+  async waitForLeaders(among: readonly string[] = [...this.hosts.keys()]): Promise<void> {
+    await waitFor(() =>
+      this.shardIds.every((shardId) => this.leaderOf(shardId, among) !== undefined),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.hosts.values()].map((host) => host.close()));
+  }
+}
+
+/** Polls `condition` every few ms until it holds; fails after `timeoutMs`. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+export const text = (value: Uint8Array | undefined): string | undefined =>
+  value === undefined ? undefined : new TextDecoder().decode(value);
+
+/** A key whose slot maps to `shardId` (keys are tried in order, so the same every run). */
+export function keyOf(host: MultiRaftHost, shardId: number, prefix = 'k'): string {
+  for (let i = 0; ; i++) if (host.shardOf(`${prefix}${i}`) === shardId) return `${prefix}${i}`;
+}
+
+let seq = 0;
+/** Client id and a fresh sequence number for a test request. */
+export function tag(): { clientId: string; seq: number } {
+  return { clientId: 'test', seq: ++seq };
+}

@@ -1,0 +1,190 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Outcome, readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
+import { OutcomeUnknownError } from '../../src/shard/errors.ts';
+import { bytes, HostCluster, keyOf, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
+
+let cluster: HostCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+describe('multi-raft host: failures', () => {
+  it("elects new leaders when a leader's host closes, losing no acknowledged write", async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    const acknowledged = new Map<string, string>();
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId) as string);
+      for (let i = 0; i < 10; i++) {
+        const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
+        const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
+        expect(outcome.status).toBe('applied');
+        acknowledged.set(key, `v${i}`);
+      }
+    }
+    const lost = c.leaderOf(1) as string;
+    await c.host(lost).close();
+    const survivors = NODES.filter((node) => node !== lost);
+    await c.waitForLeaders(survivors);
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId, survivors) as string);
+      for (const [key, value] of acknowledged) {
+        if (leader.shardOf(key) !== shardId) continue;
+        expect(text((await leader.get(key))?.value)).toBe(value);
+      }
+      const key = keyOf(leader, shardId, 'after');
+      expect((await leader.set({ op: 'set', ...tag(), key, value: bytes('new') })).status).toBe(
+        'applied',
+      );
+      expect(text((await leader.get(key))?.value)).toBe('new');
+    }
+  });
+
+  it('brings a follower cut off while the leader compacted back by snapshot', async () => {
+    cluster = new HostCluster({ snapshotEvery: 20, snapshotKeepEntries: 5 });
+    const c = cluster;
+    await c.waitForLeaders();
+    const leaderNode = c.leaderOf(1) as string;
+    const followerNode = NODES.find((node) => node !== leaderNode) as string;
+    c.network.isolate(followerNode);
+    await c.waitForLeaders(NODES.filter((node) => node !== followerNode));
+    const leaderHost = c.host(c.leaderOf(1) as string);
+    for (let i = 0; i < 60; i++) {
+      const key = keyOf(leaderHost, 1, `snap${i % 25}-`);
+      await leaderHost.set({ op: 'set', ...tag(), key, value: bytes(`value ${i}`) });
+    }
+    await leaderHost.del({ op: 'del', ...tag(), keys: [keyOf(leaderHost, 1, 'snap3-')] });
+    const leaderStats = leaderHost.stats(1);
+    expect(leaderStats.firstLogIndex).toBeGreaterThan(c.host(followerNode).stats(1).appliedIndex);
+    c.network.healAll();
+    // Writes go on while the snapshot streams (the capture is copy-on-write).
+    const during = Array.from({ length: 20 }, (_, i) =>
+      leaderHost.set({
+        op: 'set',
+        ...tag(),
+        key: keyOf(leaderHost, 1, `snap${i}-`),
+        value: bytes(`late ${i}`),
+      }),
+    );
+    const follower = c.host(followerNode);
+    await waitFor(() => follower.stats(1).snapshotsInstalled > 0);
+    for (const outcome of await Promise.all(during)) expect(outcome.status).toBe('applied');
+    await waitFor(() => follower.stats(1).appliedIndex === leaderHost.stats(1).appliedIndex);
+    expect(follower.stats(1).snapshotsInstalled).toBeGreaterThanOrEqual(1);
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of NODES) expect(state(node)).toEqual(state(leaderNode));
+    // 25 keys: snap3- was deleted, then written again while the snapshot streamed.
+    expect(state(followerNode).entries).toHaveLength(25);
+  });
+
+  it('fails a write whose entry a new leader overwrote with outcome unknown', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    const oldLeader = c.leaderOf(1) as string;
+    const survivors = NODES.filter((node) => node !== oldLeader);
+    c.network.isolate(oldLeader);
+    const key = keyOf(c.host(oldLeader), 1, 'lost');
+    const lost = c
+      .host(oldLeader)
+      .set({ op: 'set', ...tag(), key, value: bytes('never') })
+      .then(
+        (outcome) => outcome,
+        (error: unknown) => error,
+      );
+    await waitFor(() => c.leaderOf(1, survivors) !== undefined);
+    const newLeader = c.host(c.leaderOf(1, survivors) as string);
+    await newLeader.set({ op: 'set', ...tag(), key, value: bytes('kept') });
+    c.network.healAll();
+    expect(await lost).toBeInstanceOf(OutcomeUnknownError);
+    await waitFor(
+      () => c.host(oldLeader).stats(1).appliedIndex === newLeader.stats(1).appliedIndex,
+    );
+    expect(text((await newLeader.get(key))?.value)).toBe('kept');
+    expect(text((await c.host(oldLeader).get(key, { consistency: 'stale' }))?.value)).toBe('kept');
+  });
+
+  it('hands leadership of every shard away before a graceful shutdown', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    // Make n1 lead everything, then hand it all away.
+    for (const shardId of SHARDS) {
+      const leader = c.leaderOf(shardId) as string;
+      if (leader !== 'n1') expect(c.host(leader).transferLeadership(shardId, 'n1')).toBe('started');
+    }
+    await waitFor(() => SHARDS.every((shardId) => c.leaderOf(shardId) === 'n1'));
+    expect(await c.host('n1').handOffLeadership(2_000)).toBe(true);
+    for (const shardId of SHARDS) expect(c.leaderOf(shardId)).not.toBe('n1');
+    await c.host('n1').close();
+    const survivors = NODES.filter((node) => node !== 'n1');
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId, survivors) as string);
+      const key = keyOf(leader, shardId, 'handoff');
+      expect((await leader.set({ op: 'set', ...tag(), key, value: bytes('v') })).status).toBe(
+        'applied',
+      );
+    }
+  });
+
+  it('applies retried writes once under message loss, and the replicas converge', async () => {
+    cluster = new HostCluster({}, 7);
+    const c = cluster;
+    await c.waitForLeaders();
+    c.network.setDropRate(0.2);
+    const written = new Map<string, string>();
+    for (let i = 0; i < 30; i++) {
+      const key = keyOf(c.host('n1'), 1, `lossy${i}-`);
+      // One identity per write: a retry after an unknown outcome applies at most once.
+      const request = { op: 'set' as const, ...tag(), key, value: bytes(`v${i}`) };
+      let outcome: Outcome | undefined;
+      const deadline = performance.now() + 10_000;
+      while (outcome === undefined && performance.now() < deadline) {
+        const leader = c.leaderOf(1);
+        outcome = leader
+          ? await c
+              .host(leader)
+              .set(request)
+              .catch(() => undefined)
+          : undefined;
+        if (outcome === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(outcome?.status).toBe('applied');
+      written.set(key, `v${i}`);
+    }
+    c.network.setDropRate(0);
+    const leader = c.host(c.leaderOf(1) as string);
+    for (const [key, value] of written) expect(text((await leader.get(key))?.value)).toBe(value);
+    await waitFor(() =>
+      NODES.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
+    );
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of NODES) expect(state(node)).toEqual(state(NODES[0]));
+    expect(state(NODES[0]).entries).toHaveLength(30);
+  });
+
+  it('streams snapshots to two lagging followers, one capture at a time', async () => {
+    const nodes = ['a', 'b', 'c', 'd', 'e'];
+    const placement = [
+      { shardId: 1, replicas: nodes.map((node, i) => ({ replicaId: i + 1, node })) },
+    ];
+    cluster = new HostCluster({ snapshotEvery: 20, snapshotKeepEntries: 5 }, 3, placement);
+    const c = cluster;
+    await c.waitForLeaders();
+    const leaderNode = c.leaderOf(1) as string;
+    const lagging = nodes.filter((node) => node !== leaderNode).slice(0, 2);
+    for (const node of lagging) c.network.isolate(node);
+    const leader = c.host(leaderNode);
+    for (let i = 0; i < 50; i++)
+      await leader.set({ op: 'set', ...tag(), key: `k${i % 30}`, value: bytes(`v${i}`) });
+    c.network.healAll();
+    await waitFor(() =>
+      nodes.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
+    );
+    for (const node of lagging) expect(c.host(node).stats(1).snapshotsInstalled).toBe(1);
+    const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
+    for (const node of nodes) expect(state(node)).toEqual(state(leaderNode));
+  });
+});
