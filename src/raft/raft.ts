@@ -61,8 +61,7 @@ export class RaftNode {
   vote: NodeId = NONE;
   lead: NodeId = NONE;
   role: Role = 'follower';
-  /** The voter leadership is being handed to, or `NONE`. */
-  leadTransferee: NodeId = NONE;
+  #leadTransferee: NodeId = NONE;
 
   readonly #conf: ConfHistory;
   /** Set when this node leads: the index of the last configuration it may not yet change past. */
@@ -149,6 +148,11 @@ export class RaftNode {
     this.#prevSoftState = this.softState();
   }
 
+  /** The voter leadership is being handed to, or `NONE`. */
+  get leadTransferee(): NodeId {
+    return this.#leadTransferee;
+  }
+
   /** The voting members, as this node's log says (committed or not). */
   get voters(): readonly NodeId[] {
     return this.#conf.current().voters;
@@ -219,7 +223,7 @@ export class RaftNode {
   /** Proposes new entries, one per `data`; see `ProposeResult` for what may become of them. */
   propose(data: readonly Uint8Array[]): ProposeResult {
     if (this.role === 'leader') {
-      if (this.leadTransferee !== NONE) {
+      if (this.#leadTransferee !== NONE) {
         return { kind: 'refused', reason: 'transferring', leader: this.id };
       }
       if (!this.#roomForProposal(data)) {
@@ -252,7 +256,7 @@ export class RaftNode {
         leader: this.lead,
       };
     }
-    if (this.leadTransferee !== NONE)
+    if (this.#leadTransferee !== NONE)
       return { kind: 'refused', reason: 'transferring', leader: this.id };
     if (!this.mayProposeConfChange()) {
       return { kind: 'refused', reason: 'conf-change-pending', leader: this.id };
@@ -297,8 +301,8 @@ export class RaftNode {
     if (this.role !== 'leader') return 'not-leader';
     if (target === this.id) return 'already-leader';
     if (!this.#voters.includes(target)) return 'not-a-voter';
-    if (this.leadTransferee === target) return 'in-progress';
-    this.leadTransferee = target;
+    if (this.#leadTransferee === target) return 'in-progress';
+    this.#leadTransferee = target;
     this.#electionElapsed = 0;
     this.#lease.revoke();
     const progress = this.#progress.get(target) as Progress;
@@ -523,7 +527,7 @@ export class RaftNode {
     }
     if (this.#prevSoftState !== undefined) this.#quietAfterStart = false;
     this.lead = NONE;
-    this.leadTransferee = NONE;
+    this.#leadTransferee = NONE;
     this.#lease.reset();
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
@@ -571,7 +575,7 @@ export class RaftNode {
         return;
       }
       // A transfer not done within an election timeout is abandoned.
-      this.leadTransferee = NONE;
+      this.#leadTransferee = NONE;
     }
     if (this.#heartbeatElapsed >= this.#heartbeatTicks) {
       this.#heartbeatElapsed = 0;
@@ -633,8 +637,8 @@ export class RaftNode {
     for (const id of this.#members()) {
       if (!this.#progress.has(id)) this.#track(id, this.log.lastIndex() + 1);
     }
-    if (this.leadTransferee !== NONE && !this.#voters.includes(this.leadTransferee)) {
-      this.leadTransferee = NONE;
+    if (this.#leadTransferee !== NONE && !this.#voters.includes(this.#leadTransferee)) {
+      this.#leadTransferee = NONE;
     }
   }
 
@@ -809,7 +813,7 @@ export class RaftNode {
         return;
       case 'prop':
         // Refused when transferring or overloaded; the proposer learns by never seeing it applied.
-        if (this.leadTransferee !== NONE) return;
+        if (this.#leadTransferee !== NONE) return;
         if (!this.#roomForProposal(m.entries.map((entry) => entry.data))) return;
         this.#appendEntries(m.entries.map((entry) => entry.data));
         this.#broadcastAppend();
@@ -1063,7 +1067,7 @@ export class RaftNode {
       (progress.state === 'snapshot' && progress.match >= progress.pendingSnapshot);
     if (caughtUp) progress.becomeReplicate();
     else if (progress.state === 'replicate') progress.inflights.freeLE(m.index);
-    if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) {
+    if (m.from === this.#leadTransferee && progress.match === this.log.lastIndex()) {
       this.#send(message({ type: 'timeoutNow', to: m.from }));
     }
     if (this.#maybeCommit()) {
