@@ -3,11 +3,14 @@
 // cache's outcomes turned into replies. Validation of sizes and TTLs stays the cache's
 // (`validateCommand`); this module checks only what the wire can get wrong.
 import {
-  type CommandRequest,
+  type DelRequest,
+  type ExpireRequest,
   InvalidCommandError,
   InvalidTtlError,
+  type MsetRequest,
   type Outcome,
   type SetCondition,
+  type SetRequest,
 } from '../cache/index.ts';
 
 /** The writer's identity for exactly-once retries; the server makes one up when absent. */
@@ -69,7 +72,7 @@ export function writeIdentity(
   return { clientId: writeId.client_id, seq };
 }
 
-export function setRequest(wire: WireSetRequest, id: WriteIdentity): CommandRequest {
+export function setRequest(wire: WireSetRequest, id: WriteIdentity): SetRequest {
   const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
   if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
   const condition = CONDITIONS[wire.condition ?? 'ALWAYS'];
@@ -87,11 +90,11 @@ export function setRequest(wire: WireSetRequest, id: WriteIdentity): CommandRequ
   };
 }
 
-export function delRequest(wire: WireDelRequest, id: WriteIdentity): CommandRequest {
+export function delRequest(wire: WireDelRequest, id: WriteIdentity): DelRequest {
   return { op: 'del', keys: wire.keys ?? [], ...id };
 }
 
-export function msetRequest(wire: WireMSetRequest, id: WriteIdentity): CommandRequest {
+export function msetRequest(wire: WireMSetRequest, id: WriteIdentity): MsetRequest {
   const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
   if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
   const entries = (wire.entries ?? []).map((e) => ({
@@ -101,9 +104,30 @@ export function msetRequest(wire: WireMSetRequest, id: WriteIdentity): CommandRe
   return { op: 'mset', entries, ...(ttlMs > 0 ? { px: ttlMs } : {}), ...id };
 }
 
-export function expireRequest(wire: WireExpireRequest, id: WriteIdentity): CommandRequest {
+export function expireRequest(wire: WireExpireRequest, id: WriteIdentity): ExpireRequest {
   const ttlMs = wire.persist ? null : toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
   return { op: 'expire', key: wire.key ?? '', ttlMs, ...id };
+}
+
+/** The shard refused a write (full, malformed, a format it cannot read): answered as an error. */
+export class RefusedError extends Error {
+  override name = 'RefusedError';
+  readonly code: string;
+
+  constructor(code: string) {
+    super(
+      code === 'OVER_CAPACITY'
+        ? 'the shard is full and nothing can be evicted for this write'
+        : `the shard refused the write (${code})`,
+    );
+    this.code = code;
+  }
+}
+
+/** The outcome, unless it is a refusal, which is thrown as a `RefusedError`. */
+export function settled(outcome: Outcome): Exclude<Outcome, { status: 'refused' }> {
+  if (outcome.status === 'refused') throw new RefusedError(outcome.code);
+  return outcome;
 }
 
 /** A reply's `outcome` and `version` from the cache's outcome (a refusal is answered as an error). */

@@ -1,0 +1,34 @@
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+
+/** Where the public API's contract lives, for servers here and clients anywhere. */
+export const PROTO_PATH = path.join(import.meta.dirname, '..', '..', 'proto', 'raftcache.proto');
+
+/**
+ * How the server and the SDK decode the public API: field names as in the `.proto`, 64-bit
+ * integers as strings (parsed and range-checked where used), enums by name, defaults filled.
+ */
+export const PROTO_LOADER_OPTIONS = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+interface RaftcachePackage {
+  readonly raftcache: {
+    readonly v1: {
+      readonly Cache: grpc.ServiceClientConstructor;
+      readonly Admin: grpc.ServiceClientConstructor;
+    };
+  };
+}
+
+/** The public services, loaded once. */
+export const publicApi = (
+  grpc.loadPackageDefinition(
+    loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS),
+  ) as unknown as RaftcachePackage
+).raftcache.v1;

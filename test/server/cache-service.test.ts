@@ -1,0 +1,159 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planShards } from '../../src/cluster/placement.ts';
+import { SeededRandom } from '../../src/raft/random.ts';
+import { cacheServiceHandlers } from '../../src/server/cache-service.ts';
+import { publicApi } from '../../src/server/proto.ts';
+import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
+import { MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
+import {
+  bind,
+  GrpcPeerTransport,
+  SERVER_OPTIONS,
+} from '../../src/transport/grpc-peer-transport.ts';
+
+/** Three nodes in this process, each one gRPC server for peers and the public API, on loopback. */
+const names = ['n1', 'n2', 'n3'];
+const servers: grpc.Server[] = [];
+const hosts: MultiRaftHost[] = [];
+const clients = new Map<string, grpc.Client>();
+const addresses = new Map<string, string>();
+
+beforeAll(async () => {
+  const peers = new Map<string, string>();
+  const plan = planShards(
+    names.map((nodeId) => ({ nodeId, region: 'local' })),
+    3,
+    3,
+  );
+  const placement = plan.map((shard) => ({
+    shardId: shard.shardId,
+    replicas: shard.replicas.map((node) => ({ replicaId: names.indexOf(node) + 1, node })),
+  }));
+  let seq = 0;
+  for (const [i, node] of names.entries()) {
+    const server = new grpc.Server(SERVER_OPTIONS);
+    const transport = new GrpcPeerTransport(server, { node, clusterId: 'test', peers });
+    const host = new MultiRaftHost({
+      node,
+      transport,
+      placement,
+      capacityBytes: 4 << 20,
+      clock: { now: () => Date.now(), monotonic: () => performance.now() },
+      random: new SeededRandom(i + 1),
+    });
+    server.addService(
+      publicApi.Cache.service,
+      cacheServiceHandlers({
+        host,
+        addressOf: (n) => addresses.get(n),
+        nextWriteId: () => ({ clientId: `server-${node}`, seq: ++seq }),
+      }),
+    );
+    const port = await bind(server, '127.0.0.1:0');
+    peers.set(node, `127.0.0.1:${port}`);
+    addresses.set(node, `127.0.0.1:${port}`);
+    servers.push(server);
+    hosts.push(host);
+  }
+  for (const [node, address] of addresses)
+    clients.set(node, new publicApi.Cache(address, grpc.credentials.createInsecure()));
+});
+
+afterAll(async () => {
+  for (const client of clients.values()) client.close();
+  await Promise.all(hosts.map((host) => host.close()));
+  for (const server of servers) server.forceShutdown();
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: replies as proto-loader decodes them
+type Reply = any;
+
+function call(node: string, method: string, request: object): Promise<Reply> {
+  const client = clients.get(node) as unknown as Record<
+    string,
+    (r: object, cb: (e: grpc.ServiceError | null, v: Reply) => void) => void
+  >;
+  return new Promise((resolve, reject) =>
+    client[method](request, (error, reply) => (error ? reject(error) : resolve(reply))),
+  );
+}
+
+/** Calls any node, follows the not-leader hint, and waits out elections (UNAVAILABLE). */
+async function callLeader(method: string, request: object): Promise<Reply> {
+  let node = 'n1';
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      return await call(node, method, request);
+    } catch (error) {
+      const e = error as grpc.ServiceError;
+      if (e.code === grpc.status.FAILED_PRECONDITION) {
+        const leader = e.metadata.get(LEADER_METADATA_KEY)[0];
+        node =
+          [...addresses].find(([, a]) => a === leader)?.[0] ?? names[(names.indexOf(node) + 1) % 3];
+      } else if (e.code === grpc.status.UNAVAILABLE) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } else {
+        throw error;
+      }
+    }
+  }
+  throw new Error(`no leader answered ${method}`);
+}
+
+describe('the public Cache API over real gRPC, three nodes on loopback', () => {
+  it('SET then GET returns the value, its version and its expiry', async () => {
+    const set = await callLeader('Set', {
+      key: 'greeting',
+      value: Buffer.from('hello'),
+      ttl_ms: '60000',
+    });
+    expect(set.outcome).toBe('APPLIED');
+    const got = await callLeader('Get', { key: 'greeting' });
+    expect(got.found).toBe(true);
+    expect(Buffer.from(got.entry.value).toString()).toBe('hello');
+    expect(got.entry.version).toBe(set.version);
+    expect(Number(got.entry.expires_at_ms)).toBeGreaterThan(Date.now());
+  });
+
+  it('NX on a present key is an outcome, not an error; DEL and TTL behave', async () => {
+    await callLeader('Set', { key: 'k', value: Buffer.from('1') });
+    expect(
+      (await callLeader('Set', { key: 'k', value: Buffer.from('2'), condition: 'IF_ABSENT' }))
+        .outcome,
+    ).toBe('NOT_APPLIED');
+    expect(Number((await callLeader('Ttl', { key: 'k' })).ttl_ms)).toBe(-1);
+    expect((await callLeader('Del', { keys: ['k'] })).outcome).toBe('APPLIED');
+    expect((await callLeader('Get', { key: 'k' })).found).toBe(false);
+  });
+
+  it('a follower answers FAILED_PRECONDITION naming the leader', async () => {
+    await callLeader('Set', { key: 'where', value: Buffer.from('x') });
+    const outcomes = await Promise.allSettled(
+      names.map((node) => call(node, 'Get', { key: 'where' })),
+    );
+    const refused = outcomes
+      .filter((o) => o.status === 'rejected')
+      .map((o) => (o as PromiseRejectedResult).reason as grpc.ServiceError);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(refused).toHaveLength(2);
+    for (const error of refused) {
+      expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect([...addresses.values()]).toContain(error.metadata.get(LEADER_METADATA_KEY)[0]);
+    }
+  });
+
+  it('bad input gets INVALID_ARGUMENT naming the problem', async () => {
+    const failures = [
+      callLeader('Set', { key: '', value: Buffer.from('x') }),
+      callLeader('Set', { key: 'x'.repeat(2000), value: Buffer.from('x') }),
+      callLeader('Set', { key: 'ok', value: Buffer.from('x'), ttl_ms: '-1' }),
+    ];
+    for (const failure of failures) {
+      await expect(failure).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    }
+    await expect(
+      callLeader('Set', { key: 'x'.repeat(2000), value: Buffer.from('x') }),
+    ).rejects.toThrow(/limit is 1024/);
+  });
+});

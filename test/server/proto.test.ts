@@ -1,0 +1,24 @@
+import { expect, it } from 'vitest';
+import { publicApi } from '../../src/server/proto.ts';
+
+it('the public .proto loads, with the Cache and Admin services it documents', () => {
+  const methods = (service: { service: object }) => Object.keys(service.service).sort();
+  expect(methods(publicApi.Cache)).toEqual([
+    'Del',
+    'Expire',
+    'Get',
+    'MGet',
+    'MSet',
+    'Pipeline',
+    'Set',
+    'Stats',
+    'Ttl',
+  ]);
+  expect(methods(publicApi.Admin)).toEqual([
+    'AddNode',
+    'ClusterMap',
+    'GetStats',
+    'Rebalance',
+    'RemoveNode',
+  ]);
+});
