@@ -1,16 +1,10 @@
-import { SLOT_COUNT } from '../shard/key-slot.ts';
+import { SLOT_COUNT, type SlotRange, slotsOf } from '../shard/key-slot.ts';
 
 /** What placement needs to know of a node. */
 export interface PlacementNode {
   readonly nodeId: string;
   /** Replicas of one shard go to distinct regions where there are enough of them. */
   readonly region: string;
-}
-
-/** Slots `first..last`, both included. */
-export interface SlotRange {
-  readonly first: number;
-  readonly last: number;
 }
 
 export interface ShardPlan {
@@ -23,17 +17,6 @@ export interface ShardPlan {
 export class PlacementError extends Error {
   override name = 'PlacementError';
   readonly code = 'BAD_PLACEMENT';
-}
-
-/**
- * The slots of shard `shardId` of `shardCount`: one contiguous range, the ranges covering
- * every slot once, their sizes differing by at most one.
- */
-export function slotsOf(shardId: number, shardCount: number): SlotRange {
-  return {
-    first: Math.floor((shardId * SLOT_COUNT) / shardCount),
-    last: Math.floor(((shardId + 1) * SLOT_COUNT) / shardCount) - 1,
-  };
 }
 
 /**

@@ -42,3 +42,20 @@ export function keySlot(key: string): number {
   }
   return crc16(bytes) % SLOT_COUNT;
 }
+
+/** Slots `first..last`, both included. */
+export interface SlotRange {
+  readonly first: number;
+  readonly last: number;
+}
+
+/**
+ * The slots of shard `shardId` of `shardCount`: one contiguous range, the ranges covering
+ * every slot once, their sizes differing by at most one.
+ */
+export function slotsOf(shardId: number, shardCount: number): SlotRange {
+  return {
+    first: Math.floor((shardId * SLOT_COUNT) / shardCount),
+    last: Math.floor(((shardId + 1) * SLOT_COUNT) / shardCount) - 1,
+  };
+}

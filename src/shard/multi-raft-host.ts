@@ -23,7 +23,7 @@ import type { RandomSource } from '../raft/random.ts';
 import { type Message, NONE, type NodeId } from '../raft/types.ts';
 import type { NodeName, PeerTransport, ShardMessage } from '../transport/transport.ts';
 import { CrossShardError, UnknownShardError } from './errors.ts';
-import { keySlot, SLOT_COUNT } from './key-slot.ts';
+import { keySlot, SLOT_COUNT, slotsOf } from './key-slot.ts';
 import { type Consistency, Replica, type ReplicaStats, type ReplicaTimings } from './replica.ts';
 
 /** Where the replicas of one shard live. */
@@ -72,8 +72,10 @@ export interface ReadOptions {
 /** Slots split into equal runs, one per shard, in the order given. */
 export function evenSlotTable(shardIds: readonly number[]): number[] {
   const table: number[] = new Array(SLOT_COUNT);
-  for (let slot = 0; slot < SLOT_COUNT; slot++)
-    table[slot] = shardIds[Math.floor((slot * shardIds.length) / SLOT_COUNT)];
+  shardIds.forEach((shardId, position) => {
+    const { first, last } = slotsOf(position, shardIds.length);
+    table.fill(shardId, first, last + 1);
+  });
   return table;
 }
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { PlacementError, planShards, slotsOf } from '../../src/cluster/placement.ts';
-import { SLOT_COUNT } from '../../src/shard/key-slot.ts';
+import { PlacementError, planShards } from '../../src/cluster/placement.ts';
+import { SLOT_COUNT, slotsOf } from '../../src/shard/key-slot.ts';
 
 const nodesOf = (regions: string[]) =>
   regions.map((region, i) => ({ nodeId: `n${i + 1}`, region }));
