@@ -1,7 +1,7 @@
 // The public `Cache` service (proto/raftcache.proto) over a node's multi-raft host: decode the
 // request, hand it to the host, encode the reply; every error leaves as one gRPC status
 // (status.ts). No cache or raft logic lives here.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { EntryInfo } from '../cache/index.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { Consistency } from '../shard/replica.ts';
@@ -19,7 +19,7 @@ import {
   type WriteIdentity,
   writeIdentity,
 } from './requests.ts';
-import { toStatus } from './status.ts';
+import { LEADER_METADATA_KEY, toStatus } from './status.ts';
 
 export interface CacheServiceContext {
   readonly host: MultiRaftHost;
@@ -39,16 +39,92 @@ const CONSISTENCY: Readonly<Record<WireConsistency, Consistency>> = {
 // biome-ignore lint/suspicious/noExplicitAny: requests arrive as proto-loader decodes them
 type Wire = any;
 
-/** A unary handler from an async function; any error becomes its status. */
-function unary<Reply>(
-  context: CacheServiceContext,
-  run: (request: Wire) => Promise<Reply>,
-): grpc.handleUnaryCall<Wire, Reply> {
+type Operation = (request: Wire) => Promise<unknown>;
+type OperationName = 'Get' | 'Set' | 'Del' | 'MGet' | 'MSet' | 'Expire' | 'Ttl';
+
+/** Pipeline requests name their operation by the `oneof` field set. */
+const PIPELINED: Readonly<Record<string, OperationName>> = {
+  get: 'Get',
+  set: 'Set',
+  del: 'Del',
+  mget: 'MGet',
+  mset: 'MSet',
+  expire: 'Expire',
+  ttl: 'Ttl',
+};
+
+/** A unary handler from an operation; any error becomes its status. */
+function unary(context: CacheServiceContext, run: Operation): grpc.handleUnaryCall<Wire, unknown> {
   return (call, done) => {
     run(call.request).then(
       (reply) => done(null, reply),
       (error: unknown) => done(toStatus(error, context.addressOf)),
     );
+  };
+}
+
+/**
+ * The `Pipeline` stream: every request runs at once (the host batches what arrives in one
+ * turn into one log entry and one read round), and its reply goes back tagged as soon as it
+ * is ready, in any order. An error answers that request alone; the stream goes on. When the
+ * client reads slower than replies come, reading pauses until the stream drains.
+ */
+function pipeline(
+  context: CacheServiceContext,
+  operations: Readonly<Record<OperationName, Operation>>,
+) {
+  return (call: grpc.ServerDuplexStream<Wire, unknown>) => {
+    let inFlight = 0;
+    let ended = false;
+    const finishIfDone = () => {
+      if (ended && inFlight === 0) call.end();
+    };
+    const reply = (message: unknown) => {
+      if (!call.write(message)) {
+        call.pause();
+        call.once('drain', () => call.resume());
+      }
+    };
+    call.on('data', (request: Wire) => {
+      const tag = request.tag ?? '0';
+      const name = PIPELINED[request.request as string];
+      if (!name) {
+        reply({
+          tag,
+          status: {
+            code: grpc.status.INVALID_ARGUMENT,
+            message: 'a pipeline request needs one operation',
+          },
+        });
+        return;
+      }
+      inFlight++;
+      operations[name](request[request.request])
+        .then(
+          (result) => reply({ tag, [request.request]: result }),
+          (error: unknown) => {
+            const status = toStatus(error, context.addressOf);
+            const leader = status.metadata.get(LEADER_METADATA_KEY)[0];
+            reply({
+              tag,
+              status: {
+                code: status.code,
+                message: status.details,
+                leader: typeof leader === 'string' ? leader : '',
+              },
+            });
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          finishIfDone();
+        });
+    });
+    call.on('end', () => {
+      ended = true;
+      finishIfDone();
+    });
+    call.on('error', () => {});
   };
 }
 
@@ -72,37 +148,35 @@ export function cacheServiceHandlers(
   const id = (wire: Wire) => writeIdentity(wire.write_id, context.nextWriteId);
   const consistency = (wire: Wire) =>
     CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
-  return {
-    Get: unary(context, async (r) =>
-      entryReply(await host.get(r.key ?? '', { consistency: consistency(r) })),
-    ),
-    Set: unary(context, async (r: WireSetRequest) =>
-      outcomeReply(settled(await host.set(setRequest(r, id(r))))),
-    ),
-    Del: unary(context, async (r: WireDelRequest) => {
+  const operations: Record<OperationName, Operation> = {
+    Get: async (r) => entryReply(await host.get(r.key ?? '', { consistency: consistency(r) })),
+    Set: async (r: WireSetRequest) => outcomeReply(settled(await host.set(setRequest(r, id(r))))),
+    Del: async (r: WireDelRequest) => {
       const outcome = settled(await host.del(delRequest(r, id(r))));
       return {
         ...outcomeReply(outcome),
         removed: outcome.status === 'applied' ? outcome.count : 0,
       };
-    }),
-    MSet: unary(context, async (r: WireMSetRequest) =>
+    },
+    MSet: async (r: WireMSetRequest) =>
       outcomeReply(settled(await host.mset(msetRequest(r, id(r))))),
-    ),
-    Expire: unary(context, async (r: WireExpireRequest) =>
+    Expire: async (r: WireExpireRequest) =>
       outcomeReply(settled(await host.expire(expireRequest(r, id(r))))),
-    ),
-    MGet: unary(context, async (r) => {
+    MGet: async (r) => {
       const values = await host.mget(r.keys ?? [], { consistency: consistency(r) });
       return {
         values: values.map((value) =>
           value ? { found: true, entry: { value } } : { found: false },
         ),
       };
-    }),
-    Ttl: unary(context, async (r) => ({
-      ttl_ms: await host.ttl(r.key ?? '', { consistency: consistency(r) }),
-    })),
+    },
+    Ttl: async (r) => ({ ttl_ms: await host.ttl(r.key ?? '', { consistency: consistency(r) }) }),
+  };
+  return {
+    ...Object.fromEntries(
+      Object.entries(operations).map(([name, run]) => [name, unary(context, run)]),
+    ),
+    Pipeline: pipeline(context, operations),
     Stats: unary(context, async () => ({
       shards: host.shardIds.map((shardId) => {
         const s = host.stats(shardId);

@@ -157,3 +157,40 @@ describe('the public Cache API over real gRPC, three nodes on loopback', () => {
     ).rejects.toThrow(/limit is 1024/);
   });
 });
+
+describe('the Pipeline stream', () => {
+  it('10,000 requests in flight on one stream each get their reply, tagged, in any order', async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: a generated client
+    const client: any = clients.get('n1');
+    const stream = client.Pipeline();
+    const replies = new Map<string, Reply>();
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (reply: Reply) => replies.set(reply.tag, reply));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const count = 10_000;
+    for (let i = 0; i < count; i++) {
+      const tag = String(i);
+      const request =
+        i % 2 === 0
+          ? { tag, set: { key: `p${i}`, value: Buffer.from(`v${i}`) } }
+          : { tag, get: { key: `p${i - 1}` } };
+      stream.write(request);
+    }
+    stream.end();
+    await done;
+    expect(replies.size).toBe(count);
+    for (let i = 0; i < count; i++) {
+      const reply = replies.get(String(i));
+      // Either the operation's own reply, or a status (this node may not lead that key's shard).
+      const expected = i % 2 === 0 ? 'set' : 'get';
+      expect([expected, 'status']).toContain(reply.reply);
+      if (reply.reply === 'status') expect(reply.status.code).toBe(grpc.status.FAILED_PRECONDITION);
+    }
+    const applied = [...replies.values()].filter(
+      (r) => r.reply === 'set' && r.set.outcome === 'APPLIED',
+    );
+    expect(applied.length).toBeGreaterThan(0);
+  });
+});
