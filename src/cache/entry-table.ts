@@ -130,6 +130,30 @@ export class EntryTable implements EntryTableView {
     for (const slot of this.#index.values()) yield slot;
   }
 
+  /**
+   * What an eviction policy is given: the view's methods and nothing else, so a plugin
+   * cannot reach the table's writes by casting.
+   */
+  readOnlyView(): EntryTableView {
+    const table = this;
+    return Object.freeze({
+      get size() {
+        return table.size;
+      },
+      get handleLimit() {
+        return table.handleLimit;
+      },
+      has: (slot: number) => table.has(slot),
+      key: (slot: number) => table.key(slot),
+      bytes: (slot: number) => table.bytes(slot),
+      expiresAt: (slot: number) => table.expiresAt(slot),
+      createdAt: (slot: number) => table.createdAt(slot),
+      version: (slot: number) => table.version(slot),
+      lastAccessed: (slot: number) => table.lastAccessed(slot),
+      handles: () => table.handles(),
+    });
+  }
+
   insert(
     key: string,
     value: Uint8Array,

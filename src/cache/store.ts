@@ -109,7 +109,7 @@ export class CacheStore {
     this.#table = new EntryTable(options.valuePageBytes);
     this.#policy = options.policy ?? new LruPolicy();
     this.#sessions = new ClientSessions(options.sessions ?? DEFAULT_SESSION_LIMITS);
-    this.#policy.attach(this.#table);
+    this.#policy.attach(this.#table.readOnlyView());
   }
 
   get appliedIndex(): number {
