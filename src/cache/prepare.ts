@@ -40,6 +40,9 @@ export interface PrepareOptions {
   inflightVictims?: ReadonlySet<string>;
 }
 
+/** What `planEntry` decides: `PreparedEntry` before it is encoded. */
+export type PlannedEntry = Omit<PreparedEntry, 'payload'>;
+
 /** Builds one entry from requests that passed `validateCommand`. */
 export function prepare(
   store: CacheStore,
@@ -47,6 +50,20 @@ export function prepare(
   now: number,
   options: PrepareOptions = {},
 ): PreparedEntry {
+  const plan = planEntry(store, requests, now, options);
+  return { payload: encodeEntry({ at: now, commands: plan.commands }), ...plan };
+}
+
+/**
+ * `prepare` without the encoding: the commands, evictions included, for a host that hands
+ * them to `CacheStore.applyCommands` itself (benchmarks, an in-process replica).
+ */
+export function planEntry(
+  store: CacheStore,
+  requests: readonly CommandRequest[],
+  now: number,
+  options: PrepareOptions = {},
+): PlannedEntry {
   const plan = new RoomPlan(store, options);
   const outcomeIndex: number[] = [];
   for (const request of requests) {
@@ -56,7 +73,6 @@ export function prepare(
     plan.commands.push(command);
   }
   return {
-    payload: encodeEntry({ at: now, commands: plan.commands }),
     commands: plan.commands,
     outcomeIndex,
     bytesDelta: plan.bytesDelta,
