@@ -17,8 +17,8 @@ import { keyName, REPLAY_VALUE, StoreReplay, storeHits } from './support/store-r
 import {
   loopTrace,
   realTrace,
-  scanTrace,
   SHARED_TRACES,
+  scanTrace,
   type Trace,
   zipfTrace,
 } from './support/traces.ts';
