@@ -191,7 +191,6 @@ class RoomPlan {
     const entries = this.#entries;
     let freed = 0;
     for (const slot of this.#store.policy.victims(needed)) {
-      if (freed >= needed) break;
       if (!entries.has(slot)) continue;
       const key = entries.key(slot);
       if (typeof protect === 'string' ? key === protect : protect.has(key)) continue;
@@ -207,6 +206,8 @@ class RoomPlan {
       this.evictedKeys.push(key);
       freed += entries.bytes(slot);
       this.#planned.set(key, 0);
+      // Checked after a victim, not before the next: a walk is not resumed for nothing.
+      if (freed >= needed) break;
     }
     this.#bytes -= freed;
   }
