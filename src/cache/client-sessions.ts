@@ -28,6 +28,12 @@ interface ClientRecord {
   maxSeq: number;
   lastAt: number;
   outcomes: Map<number, Outcome>;
+  /**
+   * Whether `outcomes` holds its seqs in increasing insertion order (a client that never
+   * sent out of order): the seqs below the window are then a prefix, and trimming stops at
+   * the first one inside it instead of visiting the whole window on every write.
+   */
+  ascending: boolean;
 }
 
 /** [clientId, maxSeq, lastAt, seqs, outcomes], the form a snapshot carries. */
@@ -69,7 +75,7 @@ export class ClientSessions {
   record(clientId: string, seq: number, outcome: Outcome): void {
     let record = this.#clients.get(clientId);
     if (record === undefined) {
-      record = { maxSeq: seq, lastAt: this.#clock, outcomes: new Map() };
+      record = { maxSeq: seq, lastAt: this.#clock, outcomes: new Map(), ascending: true };
       this.#clients.set(clientId, record);
     } else if (record.lastAt !== this.#clock) {
       // Move to the back of the activity order. Clients active at the same clock keep their
@@ -78,11 +84,15 @@ export class ClientSessions {
       this.#clients.set(clientId, record);
       record.lastAt = this.#clock;
     }
+    if (record.outcomes.size > 0 && seq <= record.maxSeq) record.ascending = false;
     record.outcomes.set(seq, outcome);
     if (seq > record.maxSeq) record.maxSeq = seq;
     if (record.outcomes.size > this.#limits.window) {
       const floor = record.maxSeq - this.#limits.window;
-      for (const old of record.outcomes.keys()) if (old <= floor) record.outcomes.delete(old);
+      for (const old of record.outcomes.keys()) {
+        if (old <= floor) record.outcomes.delete(old);
+        else if (record.ascending) break;
+      }
     }
     if (this.#clients.size > this.#limits.maxClients) {
       const oldest = this.#clients.keys().next().value as string;
@@ -120,12 +130,14 @@ export class ClientSessions {
       if (!Array.isArray(seqs) || !Array.isArray(outcomes) || seqs.length !== outcomes.length)
         return false;
       const map = new Map<number, Outcome>();
+      let ascending = true;
       for (let i = 0; i < seqs.length; i++) {
         const outcome = tupleToOutcome(outcomes[i]);
         if (outcome === null || !Number.isSafeInteger(seqs[i])) return false;
+        if (i > 0 && seqs[i] <= seqs[i - 1]) ascending = false;
         map.set(seqs[i], outcome);
       }
-      restored.set(clientId, { maxSeq, lastAt, outcomes: map });
+      restored.set(clientId, { maxSeq, lastAt, outcomes: map, ascending });
     }
     this.#clock = clock as number;
     this.#clients = restored;

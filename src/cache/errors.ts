@@ -67,6 +67,23 @@ export class UnsupportedFormatError extends CacheError {
   }
 }
 
+/** The eviction plugin named in the config is neither a built-in nor a module that exists. */
+export class PluginNotFoundError extends CacheError {
+  constructor(spec: string, where: string) {
+    super(
+      'PLUGIN_NOT_FOUND',
+      `eviction plugin '${spec}' is not a built-in (lru, lfu, ttl) and no module exists at ${where}`,
+    );
+  }
+}
+
+/** The plugin module loaded but does not provide a valid `EvictionPolicy`. */
+export class InvalidPluginError extends CacheError {
+  constructor(spec: string, problem: string) {
+    super('INVALID_PLUGIN', `eviction plugin '${spec}' ${problem}`);
+  }
+}
+
 /** A broken internal invariant: a bug that would otherwise corrupt replicated state. */
 export class InvariantError extends CacheError {
   constructor(message: string) {

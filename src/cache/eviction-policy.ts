@@ -15,6 +15,11 @@
 //   a policy can relearn its order from the entries' metadata (`lastAccessed`, `createdAt`,
 //   `expiresAt`, `size`) instead of trusting what it saw as a follower.
 //
+// A plugin module exports `createPolicy(options?)`; plugin-loader.ts loads one by name (`lru`,
+// `lfu`, `ttl`) or module path, and the store attaches it to a frozen read-only view of its
+// entries. plugins/README.md is the author's guide, and plugins/kit/conformance.ts checks a
+// policy against this contract.
+//
 // Example, a FIFO policy (evicts the oldest write first):
 //
 //   export class FifoPolicy implements EvictionPolicy {

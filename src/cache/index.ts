@@ -12,7 +12,20 @@ export * from './commands.ts';
 export * from './errors.ts';
 export type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
 export { LruPolicy } from './lru-policy.ts';
-export { type PreparedEntry, type PrepareOptions, prepare, toCommand } from './prepare.ts';
+export {
+  BUILT_IN_POLICIES,
+  type LoadPluginOptions,
+  loadPolicyFactory,
+  type PolicyFactory,
+} from './plugin-loader.ts';
+export {
+  type PlannedEntry,
+  type PreparedEntry,
+  type PrepareOptions,
+  planEntry,
+  prepare,
+  toCommand,
+} from './prepare.ts';
 export {
   beginSnapshot,
   DEFAULT_CHUNK_BYTES,

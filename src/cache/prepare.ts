@@ -40,6 +40,9 @@ export interface PrepareOptions {
   inflightVictims?: ReadonlySet<string>;
 }
 
+/** What `planEntry` decides: `PreparedEntry` before it is encoded. */
+export type PlannedEntry = Omit<PreparedEntry, 'payload'>;
+
 /** Builds one entry from requests that passed `validateCommand`. */
 export function prepare(
   store: CacheStore,
@@ -47,6 +50,20 @@ export function prepare(
   now: number,
   options: PrepareOptions = {},
 ): PreparedEntry {
+  const plan = planEntry(store, requests, now, options);
+  return { payload: encodeEntry({ at: now, commands: plan.commands }), ...plan };
+}
+
+/**
+ * `prepare` without the encoding: the commands, evictions included, for a host that hands
+ * them to `CacheStore.applyCommands` itself (benchmarks, an in-process replica).
+ */
+export function planEntry(
+  store: CacheStore,
+  requests: readonly CommandRequest[],
+  now: number,
+  options: PrepareOptions = {},
+): PlannedEntry {
   const plan = new RoomPlan(store, options);
   const outcomeIndex: number[] = [];
   for (const request of requests) {
@@ -56,7 +73,6 @@ export function prepare(
     plan.commands.push(command);
   }
   return {
-    payload: encodeEntry({ at: now, commands: plan.commands }),
     commands: plan.commands,
     outcomeIndex,
     bytesDelta: plan.bytesDelta,
@@ -105,6 +121,8 @@ export function toCommand(request: CommandRequest, now: number): Command {
   }
 }
 
+const NO_VICTIMS: ReadonlySet<string> = new Set();
+
 /** The running byte count of the entry being built, as if every write in it applies. */
 class RoomPlan {
   readonly commands: Command[] = [];
@@ -122,7 +140,7 @@ class RoomPlan {
     this.#entries = store.entries;
     this.#bytes = store.entries.totalBytes + (options.inflightBytes ?? 0);
     this.#startBytes = this.#bytes;
-    this.#inflightVictims = options.inflightVictims ?? new Set();
+    this.#inflightVictims = options.inflightVictims ?? NO_VICTIMS;
   }
 
   get bytesDelta(): number {
@@ -130,15 +148,28 @@ class RoomPlan {
   }
 
   makeRoomFor(command: Command): void {
+    // A single SET, the common write, is planned without building the list of changes.
+    if (command.op === 'set') {
+      this.#plan(command.key, entryBytes(command.key, command.value), this.#bytesOf(command.key));
+      return;
+    }
     const changes = this.#byteChanges(command);
     let delta = 0;
     for (const [key, bytes] of changes) delta += bytes - this.#bytesOf(key);
     const over = this.#bytes + delta - this.#store.capacityBytes;
-    if (over > 0) this.#evict(over, changes);
+    if (over > 0) this.#evict(over, new Set(changes.map(([key]) => key)));
     for (const [key, bytes] of changes) {
       this.#bytes += bytes - this.#bytesOf(key);
       this.#planned.set(key, bytes);
     }
+  }
+
+  /** Plans `key` to hold `bytes` where it holds `held` now, evicting others if needed. */
+  #plan(key: string, bytes: number, held: number): void {
+    const over = this.#bytes + bytes - held - this.#store.capacityBytes;
+    if (over > 0) this.#evict(over, key);
+    this.#bytes += bytes - held;
+    this.#planned.set(key, bytes);
   }
 
   /** Worst case: conditional writes are assumed to apply. */
@@ -155,15 +186,15 @@ class RoomPlan {
     }
   }
 
-  #evict(needed: number, protectedKeys: [string, number][]): void {
+  /** `protect`: the keys the command being planned writes, never its own victims. */
+  #evict(needed: number, protect: string | ReadonlySet<string>): void {
     const entries = this.#entries;
-    const protect = new Set(protectedKeys.map(([key]) => key));
     let freed = 0;
     for (const slot of this.#store.policy.victims(needed)) {
-      if (freed >= needed) break;
       if (!entries.has(slot)) continue;
       const key = entries.key(slot);
-      if (protect.has(key) || this.#planned.has(key) || this.#inflightVictims.has(key)) continue;
+      if (typeof protect === 'string' ? key === protect : protect.has(key)) continue;
+      if (this.#planned.has(key) || this.#inflightVictims.has(key)) continue;
       const victim: ConditionalDeleteCommand = {
         op: 'evict',
         clientId: SYSTEM_CLIENT,
@@ -175,6 +206,8 @@ class RoomPlan {
       this.evictedKeys.push(key);
       freed += entries.bytes(slot);
       this.#planned.set(key, 0);
+      // Checked after a victim, not before the next: a walk is not resumed for nothing.
+      if (freed >= needed) break;
     }
     this.#bytes -= freed;
   }

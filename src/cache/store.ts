@@ -109,7 +109,7 @@ export class CacheStore {
     this.#table = new EntryTable(options.valuePageBytes);
     this.#policy = options.policy ?? new LruPolicy();
     this.#sessions = new ClientSessions(options.sessions ?? DEFAULT_SESSION_LIMITS);
-    this.#policy.attach(this.#table);
+    this.#policy.attach(this.#table.readOnlyView());
   }
 
   get appliedIndex(): number {
@@ -142,12 +142,17 @@ export class CacheStore {
     if (decoded.kind === 'unsupported')
       return { index, outcomes: [], refused: 'UNSUPPORTED_FORMAT' };
     if (decoded.kind === 'malformed') return { index, outcomes: [], refused: 'MALFORMED_COMMAND' };
-    const { at, commands } = decoded;
-    this.#sessions.advance(at);
-    const outcomes: Outcome[] = new Array(commands.length);
-    for (let i = 0; i < commands.length; i++)
-      outcomes[i] = this.#applyDeduplicated(index, at, commands[i]);
-    return { index, outcomes };
+    return { index, outcomes: this.#applyAll(index, decoded.at, decoded.commands) };
+  }
+
+  /**
+   * `apply` for an entry already decoded (or never encoded: see `planEntry`), with the same
+   * rules: `at` is the leader's clock written into the entry, `commands` its commands.
+   */
+  applyCommands(index: number, at: number, commands: readonly (Command | null)[]): ApplyResult {
+    invariant(index > this.#appliedIndex, `apply of index ${index} after ${this.#appliedIndex}`);
+    this.#appliedIndex = index;
+    return { index, outcomes: this.#applyAll(index, at, commands) };
   }
 
   /** Moves the applied index over a log entry that is not a cache command (e.g. a config change). */
@@ -258,6 +263,14 @@ export class CacheStore {
   }
 
   // ---- Apply internals.
+
+  #applyAll(index: number, at: number, commands: readonly (Command | null)[]): Outcome[] {
+    this.#sessions.advance(at);
+    const outcomes: Outcome[] = new Array(commands.length);
+    for (let i = 0; i < commands.length; i++)
+      outcomes[i] = this.#applyDeduplicated(index, at, commands[i]);
+    return outcomes;
+  }
 
   #applyDeduplicated(index: number, at: number, command: Command | null): Outcome {
     if (command === null) return MALFORMED;
