@@ -5,6 +5,7 @@
  * (default `info`). SIGTERM or SIGINT: leadership is handed away first, then the node stops.
  */
 import { pino } from 'pino';
+import { InvalidPluginError, PluginNotFoundError } from '../cache/errors.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startNode } from './node.ts';
 
@@ -22,7 +23,11 @@ try {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 } catch (error) {
-  if (error instanceof ConfigError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof PluginNotFoundError ||
+    error instanceof InvalidPluginError
+  ) {
     console.error(error.message);
     process.exit(2);
   }

@@ -1,6 +1,7 @@
 import { createHash, randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { loadPolicyFactory } from '../cache/plugin-loader.ts';
 import { planShards } from '../cluster/placement.ts';
 import { SeededRandom } from '../raft/random.ts';
 import { MultiRaftHost } from '../shard/multi-raft-host.ts';
@@ -59,6 +60,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     const [node, address] = link.split('=');
     peers.set(node, address);
   }
+  // A plugin that cannot load stops the node at start, with the plugin's own error.
+  const createPolicy = await loadPolicyFactory(config.eviction);
   const server = new grpc.Server(SERVER_OPTIONS);
   const transport = new GrpcPeerTransport(server, { node: config.nodeId, clusterId, peers });
   const host = new MultiRaftHost({
@@ -66,6 +69,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     transport,
     placement,
     capacityBytes: shardCapacity,
+    policy: () => createPolicy(),
     clock: { now: () => Date.now(), monotonic: () => performance.now() },
     random: new SeededRandom(randomInt(2 ** 31)),
     tickMs: config.tickMs,
