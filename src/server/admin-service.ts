@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ShardPlan } from '../cluster/placement.ts';
 import { SLOT_COUNT } from '../shard/key-slot.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
+import { shardStatsReply } from './cache-service.ts';
 
 export interface ClusterMember {
   readonly nodeId: string;
@@ -30,19 +31,6 @@ export function adminServiceHandlers(
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
   const hosted = new Set(host.shardIds);
-  const shardStats = (shardId: number) => {
-    const s = host.stats(shardId);
-    return {
-      shard_id: shardId,
-      keys: s.keys,
-      bytes: s.bytes,
-      capacity_bytes: s.capacity,
-      hits: s.hits,
-      misses: s.misses,
-      evictions: s.evictions,
-      expirations: s.expirations,
-    };
-  };
   return {
     ClusterMap: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
       done(null, {
@@ -68,7 +56,7 @@ export function adminServiceHandlers(
         })),
       }),
     GetStats: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
-      done(null, { shards: host.shardIds.map(shardStats) }),
+      done(null, { shards: host.shardIds.map((shardId) => shardStatsReply(host, shardId)) }),
     AddNode: unimplemented,
     RemoveNode: unimplemented,
     Rebalance: unimplemented,

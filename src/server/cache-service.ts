@@ -178,19 +178,22 @@ export function cacheServiceHandlers(
     ),
     Pipeline: pipeline(context, operations),
     Stats: unary(context, async () => ({
-      shards: host.shardIds.map((shardId) => {
-        const s = host.stats(shardId);
-        return {
-          shard_id: shardId,
-          keys: s.keys,
-          bytes: s.bytes,
-          capacity_bytes: s.capacity,
-          hits: s.hits,
-          misses: s.misses,
-          evictions: s.evictions,
-          expirations: s.expirations,
-        };
-      }),
+      shards: host.shardIds.map((shardId) => shardStatsReply(host, shardId)),
     })),
+  };
+}
+
+/** A shard's statistics as the `.proto`'s `ShardStats`. */
+export function shardStatsReply(host: MultiRaftHost, shardId: number) {
+  const s = host.stats(shardId);
+  return {
+    shard_id: shardId,
+    keys: s.keys,
+    bytes: s.bytes,
+    capacity_bytes: s.capacity,
+    hits: s.hits,
+    misses: s.misses,
+    evictions: s.evictions,
+    expirations: s.expirations,
   };
 }

@@ -19,6 +19,19 @@ const NODE_KEY = 'raftcache-node';
 const CLUSTER_KEY = 'raftcache-cluster';
 
 const identity = (bytes: Buffer) => bytes;
+
+/** A client-streaming method whose messages are raw bytes (frames this module encodes itself). */
+function clientStreamOfBytes(path: string): grpc.MethodDefinition<Buffer, Buffer> {
+  return {
+    path,
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: identity,
+    requestDeserialize: identity,
+    responseSerialize: identity,
+    responseDeserialize: identity,
+  };
+}
 const noBytes = () => Buffer.alloc(0);
 
 // grpc-js's defaults wait up to 120 s to reconnect and never probe an idle link: a healed
@@ -153,26 +166,7 @@ export class GrpcPeerTransport implements PeerTransport {
     this.#metadata.set(NODE_KEY, options.node);
     this.#metadata.set(CLUSTER_KEY, options.clusterId);
     this.#server.addService(
-      {
-        raft: {
-          path: RAFT_PATH,
-          requestStream: true,
-          responseStream: false,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        },
-        snapshot: {
-          path: SNAPSHOT_PATH,
-          requestStream: true,
-          responseStream: false,
-          requestSerialize: identity,
-          requestDeserialize: identity,
-          responseSerialize: identity,
-          responseDeserialize: identity,
-        },
-      },
+      { raft: clientStreamOfBytes(RAFT_PATH), snapshot: clientStreamOfBytes(SNAPSHOT_PATH) },
       {
         raft: (call: grpc.ServerReadableStream<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) =>
           this.#serveRaft(call, done),
