@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planShards } from '../../src/cluster/placement.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
+import { adminServiceHandlers } from '../../src/server/admin-service.ts';
 import { cacheServiceHandlers } from '../../src/server/cache-service.ts';
 import { publicApi } from '../../src/server/proto.ts';
 import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
@@ -42,6 +43,20 @@ beforeAll(async () => {
       clock: { now: () => Date.now(), monotonic: () => performance.now() },
       random: new SeededRandom(i + 1),
     });
+    server.addService(
+      publicApi.Admin.service,
+      adminServiceHandlers({
+        clusterId: 'test',
+        members: names.map((nodeId) => ({
+          nodeId,
+          address: addresses.get(nodeId) ?? '',
+          capacityBytes: 4 << 20,
+          region: 'local',
+        })),
+        plan,
+        host,
+      }),
+    );
     server.addService(
       publicApi.Cache.service,
       cacheServiceHandlers({
@@ -192,5 +207,39 @@ describe('the Pipeline stream', () => {
       (r) => r.reply === 'set' && r.set.outcome === 'APPLIED',
     );
     expect(applied.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the Admin service', () => {
+  it('serves the cluster map: every slot in one shard, each shard on three nodes, its leader named', async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: a generated client
+    const admin: any = new publicApi.Admin(
+      addresses.get('n1') as string,
+      grpc.credentials.createInsecure(),
+    );
+    await callLeader('Set', { key: 'warm', value: Buffer.from('up') });
+    const map: Reply = await new Promise((resolve, reject) =>
+      admin.ClusterMap({}, (error: grpc.ServiceError | null, reply: Reply) =>
+        error ? reject(error) : resolve(reply),
+      ),
+    );
+    expect(map.slot_count).toBe(16384);
+    expect(map.nodes.map((n: Reply) => n.node_id)).toEqual(names);
+    const covered = map.shards.flatMap((shard: Reply) =>
+      shard.slots.map((r: Reply) => r.last - r.first + 1),
+    );
+    expect(covered.reduce((a: number, b: number) => a + b, 0)).toBe(16384);
+    for (const shard of map.shards) {
+      expect(shard.replicas).toHaveLength(3);
+      expect(names).toContain(shard.leader);
+    }
+    await expect(
+      new Promise((resolve, reject) =>
+        admin.AddNode({}, (error: grpc.ServiceError | null, reply: Reply) =>
+          error ? reject(error) : resolve(reply),
+        ),
+      ),
+    ).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
+    admin.close();
   });
 });
