@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -88,6 +89,65 @@ async function callLeaderAt(method: string, request: object) {
 
 const callLeader = async (method: string, request: object) =>
   (await callLeaderAt(method, request)).reply;
+
+// biome-ignore lint/suspicious/noExplicitAny: replies as proto-loader decodes them
+function shardStats(address: string): Promise<any[]> {
+  // biome-ignore lint/suspicious/noExplicitAny: a generated client
+  const admin: any = new publicApi.Admin(address, grpc.credentials.createInsecure());
+  return new Promise((resolve, reject) =>
+    admin.GetStats(
+      {},
+      { deadline: Date.now() + 2_000 },
+      (error: grpc.ServiceError | null, reply: { shards: unknown[] }) => {
+        admin.close();
+        if (error) reject(error);
+        else resolve(reply.shards);
+      },
+    ),
+  );
+}
+
+function rssKiB(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1]);
+}
+
+it('a peer stopped for 20 s (SIGSTOP): the others keep serving with bounded memory, and it catches up after SIGCONT', async () => {
+  const stopped = nodes[2];
+  const others = nodes.slice(0, 2);
+  await callLeader('Set', { key: 'warm-up', value: Buffer.from('x') });
+  const rssBefore = others.map((n) => rssKiB(n.process?.pid as number));
+  stopped.process?.kill('SIGSTOP');
+  let written = 0;
+  const until = performance.now() + 20_000;
+  while (performance.now() < until) {
+    const key = `during-${written}`;
+    const { outcome } = await callLeader('Set', { key, value: Buffer.alloc(1024, written % 256) });
+    expect(outcome).toBe('APPLIED');
+    written++;
+  }
+  const rssGrowthMiB = others.map(
+    (n, i) => (rssKiB(n.process?.pid as number) - rssBefore[i]) / 1024,
+  );
+  console.log(
+    `while a peer was stopped: ${written} writes; the others' memory grew by ${rssGrowthMiB.map((m) => m.toFixed(0)).join(' and ')} MiB`,
+  );
+  for (const growth of rssGrowthMiB) expect(growth).toBeLessThan(200);
+  stopped.process?.kill('SIGCONT');
+  // Caught up: the resumed node holds as many keys in each shard as the others do.
+  const keysByShard = async (address: string) =>
+    new Map((await shardStats(address)).map((s) => [s.shard_id, Number(s.keys)]));
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    const [mine, theirs] = await Promise.all([
+      keysByShard(stopped.address),
+      keysByShard(others[0].address),
+    ]);
+    if ([...theirs].every(([shard, keys]) => mine.get(shard) === keys)) break;
+    if (performance.now() > deadline)
+      expect.fail(`not caught up: ${JSON.stringify([...mine])} vs ${JSON.stringify([...theirs])}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}, 60_000);
 
 it('SIGKILL of the process leading a shard: writes and reads work again after re-election, no acknowledged write lost', async () => {
   const acknowledged: string[] = [];
