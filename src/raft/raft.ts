@@ -33,6 +33,7 @@ import {
   isLocalMessage,
   isTermless,
   type Message,
+  type MessageFields,
   message,
   NONE,
   type NodeId,
@@ -238,7 +239,7 @@ export class RaftNode {
     if (!this.#forwardProposals)
       return { kind: 'refused', reason: 'not-leader', leader: this.lead };
     const entries = data.map((d): Entry => ({ term: 0, index: 0, type: 'normal', data: d }));
-    this.#send(message({ type: 'prop', to: this.lead, entries }));
+    this.#send({ type: 'prop', to: this.lead, entries });
     return { kind: 'forwarded', leader: this.lead };
   }
 
@@ -287,9 +288,7 @@ export class RaftNode {
       return;
     }
     this.#forwardedReads.add(context);
-    this.#send(
-      message({ type: mode === 'lease' ? 'readLease' : 'readIndex', to: this.lead, context }),
-    );
+    this.#send({ type: mode === 'lease' ? 'readLease' : 'readIndex', to: this.lead, context });
   }
 
   /**
@@ -306,8 +305,7 @@ export class RaftNode {
     this.#electionElapsed = 0;
     this.#lease.revoke();
     const progress = this.#progress.get(target) as Progress;
-    if (progress.match === this.log.lastIndex())
-      this.#send(message({ type: 'timeoutNow', to: target }));
+    if (progress.match === this.log.lastIndex()) this.#send({ type: 'timeoutNow', to: target });
     else this.#sendAppend(target, true);
     return 'started';
   }
@@ -547,9 +545,7 @@ export class RaftNode {
     for (const read of [...this.#reads.drain(), ...this.#readsBeforeFirstCommit]) {
       if (read.from === this.id) this.#failedReads.push(read.context);
       else
-        this.#send(
-          message({ type: 'readIndexResp', to: read.from, context: read.context, reject: true }),
-        );
+        this.#send({ type: 'readIndexResp', to: read.from, context: read.context, reject: true });
     }
     this.#readsBeforeFirstCommit = [];
     for (const context of this.#forwardedReads) this.#failedReads.push(context);
@@ -678,11 +674,13 @@ export class RaftNode {
    */
   #answerStaleTerm(m: Message): void {
     if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
-      this.#send(message({ type: 'appResp', to: m.from }));
+      this.#send({ type: 'appResp', to: m.from });
     } else if (m.type === 'vote' || m.type === 'preVote') {
-      this.#send(
-        message({ type: m.type === 'vote' ? 'voteResp' : 'preVoteResp', to: m.from, reject: true }),
-      );
+      this.#send({
+        type: m.type === 'vote' ? 'voteResp' : 'preVoteResp',
+        to: m.from,
+        reject: true,
+      });
     }
   }
 
@@ -702,8 +700,10 @@ export class RaftNode {
     for (const id of this.#voters) {
       if (id === this.id) continue;
       // A pre-vote asks about the next term without entering it.
-      const request = message({ type: pre ? 'preVote' : 'vote', to: id, index, logTerm, context });
-      this.#send(request, pre ? this.term + 1 : this.term);
+      this.#send(
+        { type: pre ? 'preVote' : 'vote', to: id, index, logTerm, context },
+        pre ? this.term + 1 : this.term,
+      );
     }
   }
 
@@ -732,14 +732,14 @@ export class RaftNode {
     }
     const type = pre ? 'preVoteResp' : 'voteResp';
     // A granted pre-vote answers in the term asked about; a refusal tells our own.
-    this.#send(message({ type, to: m.from, reject: !grant }), pre && grant ? m.term : this.term);
+    this.#send({ type, to: m.from, reject: !grant }, pre && grant ? m.term : this.term);
   }
 
   #stepFollower(m: Message): void {
     switch (m.type) {
       case 'prop':
         if (this.lead !== NONE && this.#forwardProposals) {
-          this.#send(message({ type: 'prop', to: this.lead, entries: m.entries }));
+          this.#send({ type: 'prop', to: this.lead, entries: m.entries });
         }
         return;
       case 'app':
@@ -775,7 +775,7 @@ export class RaftNode {
 
   /** Only the leader grants read indexes; the asker retries where the leader is. */
   #refuseRead(m: Message): void {
-    this.#send(message({ type: 'readIndexResp', to: m.from, context: m.context, reject: true }));
+    this.#send({ type: 'readIndexResp', to: m.from, context: m.context, reject: true });
   }
 
   #stepCandidate(m: Message): void {
@@ -862,9 +862,12 @@ export class RaftNode {
     if (read.from === this.id) {
       this.#readStates.push({ context: read.context, index: read.index });
     } else {
-      this.#send(
-        message({ type: 'readIndexResp', to: read.from, context: read.context, index: read.index }),
-      );
+      this.#send({
+        type: 'readIndexResp',
+        to: read.from,
+        context: read.context,
+        index: read.index,
+      });
     }
   }
 
@@ -929,7 +932,7 @@ export class RaftNode {
       // Only what the follower is known to hold may be committed on it.
       const commit = Math.min(progress.match, this.log.committed);
       progress.sentCommit = Math.max(progress.sentCommit, commit);
-      this.#send(message({ type: 'heartbeat', to: id, commit, context: round }));
+      this.#send({ type: 'heartbeat', to: id, commit, context: round });
     }
     this.#confirmRound(round, this.id);
   }
@@ -963,16 +966,14 @@ export class RaftNode {
       this.#maxBytesPerAppend,
     );
     if (entries.length === 0 && !sendIfEmpty) return false;
-    this.#send(
-      message({
-        type: 'app',
-        to,
-        index: prevIndex,
-        logTerm: prevTerm,
-        entries,
-        commit: this.log.committed,
-      }),
-    );
+    this.#send({
+      type: 'app',
+      to,
+      index: prevIndex,
+      logTerm: prevTerm,
+      entries,
+      commit: this.log.committed,
+    });
     progress.sentCommit = Math.max(progress.sentCommit, this.log.committed);
     if (entries.length > 0) progress.sentEntries(entries[entries.length - 1].index);
     else if (progress.state === 'probe') progress.probeSent = true;
@@ -990,7 +991,7 @@ export class RaftNode {
       () => `no snapshot to send ${to}, yet entries before ${progress.next} are gone`,
     );
     progress.becomeSnapshot(snapshot.index);
-    this.#send(message({ type: 'snap', to, snapshot }));
+    this.#send({ type: 'snap', to, snapshot });
     return true;
   }
 
@@ -1002,23 +1003,23 @@ export class RaftNode {
   #handleSnapshot(m: Message): void {
     const snapshot = m.snapshot as SnapshotMeta;
     if (snapshot.index <= this.log.committed) {
-      this.#send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
+      this.#send({ type: 'appResp', to: m.from, index: this.log.committed });
       return;
     }
     if (this.log.matchTerm(snapshot.index, snapshot.term)) {
       this.log.commitTo(snapshot.index);
-      this.#send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
+      this.#send({ type: 'appResp', to: m.from, index: this.log.committed });
       return;
     }
     this.log.restore(snapshot);
     this.#conf.reset(snapshot.index, snapshot.conf);
-    this.#send(message({ type: 'appResp', to: m.from, index: this.matchAfterSnapshot(snapshot) }));
+    this.#send({ type: 'appResp', to: m.from, index: this.matchAfterSnapshot(snapshot) });
   }
 
   #handleAppend(m: Message): void {
     if (m.index < this.log.committed) {
       // Everything up to our commit index is settled; say how far we match instead.
-      this.#send(message({ type: 'appResp', to: m.from, index: this.log.committed }));
+      this.#send({ type: 'appResp', to: m.from, index: this.log.committed });
       return;
     }
     if (this.log.matchTerm(m.index, m.logTerm)) {
@@ -1026,25 +1027,23 @@ export class RaftNode {
       const conflict = this.firstNewOrConflicting(m.entries);
       if (conflict !== 0) this.#appendToLog(m.entries.slice(conflict - m.index - 1));
       this.log.commitTo(Math.min(m.commit, lastNew));
-      this.#send(message({ type: 'appResp', to: m.from, index: lastNew }));
+      this.#send({ type: 'appResp', to: m.from, index: lastNew });
       return;
     }
     const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.#send(
-      message({
-        type: 'appResp',
-        to: m.from,
-        index: m.index,
-        reject: true,
-        rejectHint: hint.index,
-        logTerm: hint.term,
-      }),
-    );
+    this.#send({
+      type: 'appResp',
+      to: m.from,
+      index: m.index,
+      reject: true,
+      rejectHint: hint.index,
+      logTerm: hint.term,
+    });
   }
 
   #handleHeartbeat(m: Message): void {
     this.log.commitTo(m.commit);
-    this.#send(message({ type: 'heartbeatResp', to: m.from, context: m.context }));
+    this.#send({ type: 'heartbeatResp', to: m.from, context: m.context });
   }
 
   #handleAppendResponse(m: Message): void {
@@ -1068,7 +1067,7 @@ export class RaftNode {
     if (caughtUp) progress.becomeReplicate();
     else if (progress.state === 'replicate') progress.inflights.freeLE(m.index);
     if (m.from === this.#leadTransferee && progress.match === this.log.lastIndex()) {
-      this.#send(message({ type: 'timeoutNow', to: m.from }));
+      this.#send({ type: 'timeoutNow', to: m.from });
     }
     if (this.#maybeCommit()) {
       this.#broadcastAppend();
@@ -1094,8 +1093,8 @@ export class RaftNode {
   }
 
   /** Queues `m` from this node, in `term` (our own unless said; none for termless requests). */
-  #send(m: Message, term = this.term): void {
-    invariant(!isLocalMessage(m.type), () => `local message ${m.type} cannot be sent`);
-    this.#messages.push({ ...m, from: this.id, term: isTermless(m.type) ? 0 : term });
+  #send(fields: MessageFields, term = this.term): void {
+    invariant(!isLocalMessage(fields.type), () => `local message ${fields.type} cannot be sent`);
+    this.#messages.push(message(fields, this.id, isTermless(fields.type) ? 0 : term));
   }
 }

@@ -114,12 +114,16 @@ export const CAMPAIGN_TRANSFER = 1;
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
 
-export function message(fields: Partial<Message> & Pick<Message, 'type'>): Message {
+/** A message's fields: its type, and whichever others are not at their zero value. */
+export type MessageFields = Partial<Message> & Pick<Message, 'type'>;
+
+/** A message from `fields`; `from` and `term`, when given, win over the fields' own. */
+export function message(fields: MessageFields, from?: NodeId, term?: number): Message {
   return {
     type: fields.type,
-    from: fields.from ?? NONE,
+    from: from ?? fields.from ?? NONE,
     to: fields.to ?? NONE,
-    term: fields.term ?? 0,
+    term: term ?? fields.term ?? 0,
     logTerm: fields.logTerm ?? 0,
     index: fields.index ?? 0,
     entries: fields.entries ?? NO_ENTRIES,
