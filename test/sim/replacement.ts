@@ -1,6 +1,7 @@
 import type { ConfChange } from '../../src/raft/membership.ts';
 import type { RaftNode } from '../../src/raft/raft.ts';
 import type { NodeId } from '../../src/raft/types.ts';
+import { nextConfChange } from '../../src/shard/reconfigure.ts';
 
 /**
  * A replica that lost its state (`old`) being replaced by a new incarnation (`fresh`), as a
@@ -13,20 +14,16 @@ export interface Replacement {
   readonly fresh: NodeId;
 }
 
-/** The change to ask `leader` for next, if any is due now. */
+/** The change to ask `leader` for next, if any is due now: the host's own reconfiguration. */
 export function nextReplacementStep(
   leader: RaftNode,
   { old, fresh }: Replacement,
 ): ConfChange | undefined {
-  const { voters, learners } = leader;
-  if (!voters.includes(fresh) && !learners.includes(fresh))
-    return { type: 'add-learner', id: fresh };
-  if (learners.includes(fresh)) {
-    const caughtUp = (leader.progress(fresh)?.match ?? 0) >= leader.log.committed;
-    return caughtUp ? { type: 'add-voter', id: fresh } : undefined;
-  }
-  if (voters.includes(old) || learners.includes(old)) return { type: 'remove', id: old };
-  return undefined;
+  const members = [...leader.voters, ...leader.learners, fresh];
+  return nextConfChange(
+    leader,
+    members.filter((id, i) => id !== old && members.indexOf(id) === i),
+  );
 }
 
 /** Whether the replacement is done in the configuration `leader` has committed. */
