@@ -24,6 +24,7 @@ const STATUS_OF_CODE: Readonly<Record<string, grpc.status>> = {
   // Retry later.
   NO_LEADER: grpc.status.UNAVAILABLE,
   SHARD_OVERLOADED: grpc.status.UNAVAILABLE,
+  NODE_NOT_READY: grpc.status.UNAVAILABLE,
   // A write that may or may not have applied: retry with the same write id.
   OUTCOME_UNKNOWN: grpc.status.UNKNOWN,
   // A record of a newer format than this build reads.

@@ -1,6 +1,6 @@
 // Errors of the multi-raft host. Each class has a stable `code` that the server maps to one
 // gRPC status (see proto/raftcache.proto): NOT_LEADER to FAILED_PRECONDITION with the
-// leader's address in metadata, NO_LEADER and SHARD_OVERLOADED to UNAVAILABLE,
+// leader's address in metadata, NO_LEADER, SHARD_OVERLOADED and NODE_NOT_READY to UNAVAILABLE,
 // OUTCOME_UNKNOWN to UNKNOWN, UNKNOWN_SHARD and CROSS_SHARD to INVALID_ARGUMENT.
 
 export class ShardError extends Error {
@@ -81,5 +81,12 @@ export class CrossShardError extends ShardError {
 export class HostClosedError extends ShardError {
   constructor(shardId: number) {
     super('HOST_CLOSED', shardId, `the host of shard ${shardId} is shutting down`);
+  }
+}
+
+/** The node has no cluster map yet (it is still joining or bootstrapping): retry later. */
+export class NodeNotReadyError extends ShardError {
+  constructor(node: string) {
+    super('NODE_NOT_READY', -1, `node ${node} has not joined its cluster yet; retry later`);
   }
 }

@@ -22,8 +22,9 @@ import type { TransferResult } from '../raft/config.ts';
 import type { RandomSource } from '../raft/random.ts';
 import { type Message, NONE, type NodeId } from '../raft/types.ts';
 import type { NodeName, PeerTransport, ShardMessage } from '../transport/transport.ts';
-import { CrossShardError, UnknownShardError } from './errors.ts';
+import { CrossShardError, NodeNotReadyError, NotLeaderError, UnknownShardError } from './errors.ts';
 import { keySlot, SLOT_COUNT, slotsOf } from './key-slot.ts';
+import { nextConfChange } from './reconfigure.ts';
 import { type Consistency, Replica, type ReplicaStats, type ReplicaTimings } from './replica.ts';
 
 /** Where the replicas of one shard live. */
@@ -43,11 +44,15 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   /** This node's name, as the placement names it. */
   readonly node: NodeName;
   readonly transport: PeerTransport;
-  /** Every shard of the cluster; this node hosts those that place a replica on it. */
-  readonly placement: readonly ShardPlacement[];
+  /**
+   * The shards of a cluster founded with this node: it hosts those that place a replica on it,
+   * each starting with the placement's replicas as its voters. Later placements come through
+   * `applyPlacement`.
+   */
+  readonly placement?: readonly ShardPlacement[];
   /** Shard of each slot (`SLOT_COUNT` long); by default the slots are split evenly, in order. */
   readonly slotShards?: readonly number[];
-  /** Bytes each shard may hold. */
+  /** Bytes each shard replica may hold (unless `applyPlacement` says otherwise). */
   readonly capacityBytes: number;
   readonly policy?: () => EvictionPolicy;
   readonly clock: HostClock;
@@ -56,6 +61,8 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   readonly snapshotEvery?: number;
   /** Entries kept behind a snapshot (default 1,000). */
   readonly snapshotKeepEntries?: number;
+  /** Ticks between two checks that each shard this node leads has the replicas placed (default 10). */
+  readonly reconfigureEveryTicks?: number;
   /** Ticks between the leader's active-expiry cycles (default 10). */
   readonly expiryEveryTicks?: number;
   /** Soft limit on one proposed entry's payload (default 1 MiB). */
@@ -67,6 +74,20 @@ export interface ReadOptions {
   readonly consistency?: Consistency;
   /** The shard to ask; by default the one the key's slot maps to. */
   readonly shardId?: number;
+}
+
+export interface PlacementUpdate {
+  /** Every shard of the cluster, with the replicas it should have. */
+  readonly shards: readonly ShardPlacement[];
+  /** Shard of each slot (`SLOT_COUNT` long). */
+  readonly slotShards: readonly number[];
+  /** Bytes each replica created by this update may hold. */
+  readonly capacityBytes: number;
+  /**
+   * Whether the new replicas found their shards (all start with the placement's replicas as
+   * voters) rather than join them as new, empty incarnations the leader adds as learners.
+   */
+  readonly founding: boolean;
 }
 
 /** Slots split into equal runs, one per shard, in the order given. */
@@ -82,63 +103,40 @@ export function evenSlotTable(shardIds: readonly number[]): number[] {
 export class MultiRaftHost {
   readonly node: NodeName;
   readonly #transport: PeerTransport;
+  readonly #options: MultiRaftHostOptions;
   readonly #replicas = new Map<number, Replica>();
-  /** Node name of each replica id, per shard. */
+  /** Node name of each replica id, per shard (a replica's `nodeOf` reads it live). */
   readonly #nodes = new Map<number, Map<NodeId, NodeName>>();
-  readonly #slotShards: readonly number[];
+  /** The replica ids each shard should have, as the last placement said. */
+  readonly #desired = new Map<number, NodeId[]>();
+  #slotShards: readonly number[] | undefined;
   readonly #limits: CommandLimits;
   readonly #clock: HostClock;
   readonly #tickMs: number;
   readonly #ticker: NodeJS.Timeout;
+  #ticksSinceReconfigure = 0;
   #turn: NodeJS.Immediate | undefined;
   #closed = false;
 
   constructor(options: MultiRaftHostOptions) {
     this.node = options.node;
+    this.#options = options;
     this.#transport = options.transport;
-    this.#slotShards =
-      options.slotShards ?? evenSlotTable(options.placement.map((shard) => shard.shardId));
     this.#limits = {
       ...DEFAULT_LIMITS,
       ...options.limits,
       capacityBytes: options.capacityBytes,
     };
-    const tickMs = options.tickMs ?? 10;
-    this.#tickMs = tickMs;
+    this.#tickMs = options.tickMs ?? 10;
     this.#clock = options.clock;
-    for (const shard of options.placement) {
-      const nodes = new Map(shard.replicas.map((r) => [r.replicaId, r.node] as const));
-      this.#nodes.set(shard.shardId, nodes);
-      const mine = shard.replicas.find((r) => r.node === options.node);
-      if (mine === undefined) continue;
-      this.#replicas.set(
-        shard.shardId,
-        new Replica({
-          shardId: shard.shardId,
-          replicaId: mine.replicaId,
-          voters: shard.replicas.map((r) => r.replicaId),
-          capacityBytes: options.capacityBytes,
-          policy: options.policy,
-          random: options.random,
-          now: () => options.clock.now(),
-          monotonic: () => options.clock.monotonic(),
-          tickMs,
-          electionTicks: options.electionTicks ?? 10,
-          heartbeatTicks: options.heartbeatTicks ?? 1,
-          leaseDriftMarginMs: options.leaseDriftMarginMs ?? 20,
-          snapshotEvery: options.snapshotEvery ?? 10_000,
-          snapshotKeepEntries: options.snapshotKeepEntries ?? 1_000,
-          expiryEveryTicks: options.expiryEveryTicks ?? 10,
-          maxEntryBytes: options.maxEntryBytes ?? 1 << 20,
-          nodeOf: (replicaId) => nodes.get(replicaId),
-          sendSnapshot: (to, transfer) => {
-            const peer = nodes.get(to);
-            if (peer === undefined) return Promise.reject(new Error(`no node for replica ${to}`));
-            return this.#transport.sendSnapshot(peer, transfer);
-          },
-          wake: () => this.#wake(),
-        }),
-      );
+    if (options.placement !== undefined) {
+      this.applyPlacement({
+        shards: options.placement,
+        slotShards:
+          options.slotShards ?? evenSlotTable(options.placement.map((shard) => shard.shardId)),
+        capacityBytes: options.capacityBytes,
+        founding: true,
+      });
     }
     this.#transport.onReceive((_from, batch) => this.#receive(batch));
     this.#transport.onSnapshot(async (_from, transfer) =>
@@ -147,7 +145,44 @@ export class MultiRaftHost {
     this.#transport.onUnreachable((peer, shardIds) => this.#unreachable(peer, shardIds));
     // setInterval never runs missed ticks after a stall: a burst of ticks would run a
     // follower's stickiness down faster than real time, which leader leases rely on.
-    this.#ticker = setInterval(() => this.#tick(), tickMs);
+    this.#ticker = setInterval(() => this.#tick(), this.#tickMs);
+  }
+
+  /**
+   * Takes a new placement: learns where every shard's replicas are, creates the replicas
+   * placed on this node that it does not hold yet, and closes those no longer placed here.
+   * The leaders of the shards then change their configurations to match, one step at a time.
+   */
+  applyPlacement(update: PlacementUpdate): void {
+    if (this.#closed) return;
+    this.#slotShards = update.slotShards;
+    const placed = new Set<number>();
+    for (const shard of update.shards) {
+      placed.add(shard.shardId);
+      let nodes = this.#nodes.get(shard.shardId);
+      if (nodes === undefined) {
+        nodes = new Map();
+        this.#nodes.set(shard.shardId, nodes);
+      }
+      // Earlier incarnations stay known by node: messages from them still name a sender.
+      for (const { replicaId, node } of shard.replicas) nodes.set(replicaId, node);
+      this.#desired.set(
+        shard.shardId,
+        shard.replicas.map((r) => r.replicaId),
+      );
+      const mine = shard.replicas.find((r) => r.node === this.node);
+      const held = this.#replicas.get(shard.shardId);
+      if (held !== undefined && held.replicaId !== mine?.replicaId) this.#drop(shard.shardId);
+      if (mine !== undefined && !this.#replicas.has(shard.shardId)) {
+        const voters = update.founding ? shard.replicas.map((r) => r.replicaId) : [];
+        this.#replicas.set(
+          shard.shardId,
+          this.#createReplica(shard.shardId, mine.replicaId, voters, update.capacityBytes),
+        );
+      }
+    }
+    for (const shardId of [...this.#replicas.keys()]) if (!placed.has(shardId)) this.#drop(shardId);
+    this.#wake();
   }
 
   /** Ids of the shards this node hosts a replica of. */
@@ -156,6 +191,7 @@ export class MultiRaftHost {
   }
 
   shardOf(key: string): number {
+    if (this.#slotShards === undefined) throw new NodeNotReadyError(this.node);
     return this.#slotShards[keySlot(key)];
   }
 
@@ -211,8 +247,9 @@ export class MultiRaftHost {
     const nodes = this.#nodes.get(shardId) as Map<NodeId, NodeName>;
     let to: NodeId = NONE;
     let best = -1;
-    for (const [replicaId, node] of nodes) {
-      if (replicaId === replica.replicaId) continue;
+    for (const replicaId of replica.node.voters) {
+      const node = nodes.get(replicaId);
+      if (replicaId === replica.replicaId || node === undefined) continue;
       const match = replica.node.progress(replicaId)?.match ?? -1;
       if (target === undefined ? match > best : node === target) {
         to = replicaId;
@@ -252,6 +289,59 @@ export class MultiRaftHost {
   }
 
   // ---- Internals.
+
+  #createReplica(
+    shardId: number,
+    replicaId: NodeId,
+    voters: readonly NodeId[],
+    capacityBytes: number,
+  ): Replica {
+    const options = this.#options;
+    const nodes = this.#nodes.get(shardId) as Map<NodeId, NodeName>;
+    return new Replica({
+      shardId,
+      replicaId,
+      voters,
+      capacityBytes,
+      policy: options.policy,
+      random: options.random,
+      now: () => options.clock.now(),
+      monotonic: () => options.clock.monotonic(),
+      tickMs: this.#tickMs,
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      leaseDriftMarginMs: options.leaseDriftMarginMs ?? 20,
+      snapshotEvery: options.snapshotEvery ?? 10_000,
+      snapshotKeepEntries: options.snapshotKeepEntries ?? 1_000,
+      expiryEveryTicks: options.expiryEveryTicks ?? 10,
+      maxEntryBytes: options.maxEntryBytes ?? 1 << 20,
+      nodeOf: (id) => nodes.get(id),
+      sendSnapshot: (to, transfer) => {
+        const peer = nodes.get(to);
+        if (peer === undefined) return Promise.reject(new Error(`no node for replica ${to}`));
+        return this.#transport.sendSnapshot(peer, transfer);
+      },
+      wake: () => this.#wake(),
+    });
+  }
+
+  /** Closes this node's replica of a shard no longer placed here (what waits on it fails). */
+  #drop(shardId: number): void {
+    this.#replicas.get(shardId)?.close();
+    this.#replicas.delete(shardId);
+  }
+
+  /**
+   * Each shard this node leads moves its configuration one step toward the placement's
+   * replicas (refused while an earlier change is uncommitted; asked again next time).
+   */
+  #reconfigure(): void {
+    for (const replica of this.#replicas.values()) {
+      if (!replica.isLeader) continue;
+      const change = nextConfChange(replica.node, this.#desired.get(replica.shardId) ?? []);
+      if (change !== undefined) replica.node.proposeConfChange(change);
+    }
+  }
 
   /** Validates, routes to the keys' shard (or checks they belong to `shardId`), queues. */
   #write(
@@ -293,12 +383,22 @@ export class MultiRaftHost {
 
   #replica(shardId: number): Replica {
     const replica = this.#replicas.get(shardId);
-    if (replica === undefined) throw new UnknownShardError(shardId, this.node);
-    return replica;
+    if (replica !== undefined) return replica;
+    // A shard placed elsewhere: send the client to one of its replicas, which knows the leader.
+    const elsewhere = this.#nodes.get(shardId);
+    const desired = this.#desired.get(shardId);
+    if (elsewhere === undefined || desired === undefined || desired.length === 0) {
+      throw new UnknownShardError(shardId, this.node);
+    }
+    throw new NotLeaderError(shardId, NONE, elsewhere.get(desired[0]));
   }
 
   #tick(): void {
     for (const replica of this.#replicas.values()) replica.tick();
+    if (++this.#ticksSinceReconfigure >= (this.#options.reconfigureEveryTicks ?? 10)) {
+      this.#ticksSinceReconfigure = 0;
+      this.#reconfigure();
+    }
     this.#wake();
   }
 

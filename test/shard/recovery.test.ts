@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Outcome, readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
+import { SeededRandom } from '../../src/raft/random.ts';
 import { OutcomeUnknownError } from '../../src/shard/errors.ts';
+import { evenSlotTable, MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
 import { bytes, HostCluster, keyOf, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
 
 let cluster: HostCluster | undefined;
@@ -186,5 +188,61 @@ describe('multi-raft host: failures', () => {
     for (const node of lagging) expect(c.host(node).stats(1).snapshotsInstalled).toBe(1);
     const state = (node: string) => readSnapshot(snapshotChunks(c.host(node).replica(1).store));
     for (const node of nodes) expect(state(node)).toEqual(state(leaderNode));
+  });
+
+  it('takes back a node that lost its state as new incarnations: learner, caught up, promoted, old one removed', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    const acknowledged = new Map<string, string>();
+    for (const shardId of SHARDS) {
+      const leader = c.host(c.leaderOf(shardId) as string);
+      for (let i = 0; i < 20; i++) {
+        const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
+        const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
+        expect(outcome.status).toBe('applied');
+        acknowledged.set(key, `v${i}`);
+      }
+    }
+    await c.host('n3').close();
+    // The map gives n3's replicas fresh ids (4); it comes back empty, knowing no voters.
+    const placement = SHARDS.map((shardId) => ({
+      shardId,
+      replicas: [
+        { replicaId: 1, node: 'n1' },
+        { replicaId: 2, node: 'n2' },
+        { replicaId: 4, node: 'n3' },
+      ],
+    }));
+    const update = {
+      shards: placement,
+      slotShards: evenSlotTable(SHARDS),
+      capacityBytes: 1 << 20,
+      founding: false,
+    };
+    const reborn = new MultiRaftHost({
+      node: 'n3',
+      transport: c.network.connect('n3'),
+      capacityBytes: 1 << 20,
+      clock: { now: () => Date.now(), monotonic: () => performance.now() },
+      random: new SeededRandom(99),
+    });
+    c.hosts.set('n3', reborn);
+    for (const host of c.hosts.values()) host.applyPlacement(update);
+    await waitFor(() =>
+      SHARDS.every((shardId) => {
+        const leader = c.leaderOf(shardId, ['n1', 'n2']);
+        if (leader === undefined) return false;
+        const raft = c.host(leader).replica(shardId).node;
+        const conf = raft.confStateAt(raft.log.committed);
+        return conf.voters.toSorted().join() === '1,2,4' && conf.learners.length === 0;
+      }),
+    );
+    for (const [key, value] of acknowledged) {
+      const shardId = reborn.shardOf(key);
+      await waitFor(() => reborn.replica(shardId).store.getEntry(key, Date.now()) !== undefined);
+      expect(text((await reborn.get(key, { consistency: 'stale' }))?.value)).toBe(value);
+    }
+    expect(reborn.stats(1).replicaId).toBe(4);
   });
 });
