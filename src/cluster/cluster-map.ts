@@ -74,8 +74,17 @@ export function foundingMap(options: FoundingOptions): ClusterMap {
     epoch: 1,
     nodes,
     shards: [
-      shard(METADATA_SHARD, [], metadataVoters(nodes.map((n) => n.nodeId), factor)),
-      ...plan.map((p) => shard(p.shardId + 1, [slotsOf(p.shardId, options.dataShards)], p.replicas)),
+      shard(
+        METADATA_SHARD,
+        [],
+        metadataVoters(
+          nodes.map((n) => n.nodeId),
+          factor,
+        ),
+      ),
+      ...plan.map((p) =>
+        shard(p.shardId + 1, [slotsOf(p.shardId, options.dataShards)], p.replicas),
+      ),
     ],
   };
 }
@@ -140,7 +149,12 @@ export function encodeClusterMap(map: ClusterMap): Uint8Array {
 }
 
 export function decodeClusterMap(bytes: Uint8Array): ClusterMap {
-  const map = JSON.parse(decoder.decode(bytes)) as ClusterMap;
+  return checkClusterMap(JSON.parse(decoder.decode(bytes)));
+}
+
+/** A map from the wire or the store, checked for its shape before anything trusts it. */
+export function checkClusterMap(value: unknown): ClusterMap {
+  const map = value as ClusterMap | null;
   if (
     typeof map?.clusterId !== 'string' ||
     !Number.isInteger(map.epoch) ||

@@ -2,23 +2,14 @@
 // statistics. Adding and removing nodes and rebalancing are declared in the contract and
 // answer UNIMPLEMENTED until elastic membership lands.
 import * as grpc from '@grpc/grpc-js';
-import type { ShardPlan } from '../cluster/placement.ts';
+import { type ClusterMap, METADATA_SHARD } from '../cluster/cluster-map.ts';
 import { SLOT_COUNT } from '../shard/key-slot.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import { shardStatsReply } from './cache-service.ts';
 
-export interface ClusterMember {
-  readonly nodeId: string;
-  /** The advertised address, `host:port`. */
-  readonly address: string;
-  readonly capacityBytes: number;
-  readonly region: string;
-}
-
 export interface AdminServiceContext {
-  readonly clusterId: string;
-  readonly members: readonly ClusterMember[];
-  readonly plan: readonly ShardPlan[];
+  /** The newest cluster map this node knows; none while it founds or joins its cluster. */
+  readonly map: () => ClusterMap | undefined;
   /** This node's host: it knows the leaders of the shards it holds a replica of. */
   readonly host: MultiRaftHost;
 }
@@ -30,14 +21,22 @@ export function adminServiceHandlers(
   context: AdminServiceContext,
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
-  const hosted = new Set(host.shardIds);
   return {
-    ClusterMap: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
+    ClusterMap: (_call: unknown, done: grpc.sendUnaryData<unknown>) => {
+      const map = context.map();
+      if (map === undefined) {
+        done({
+          code: grpc.status.UNAVAILABLE,
+          details: 'this node has not joined its cluster yet',
+        });
+        return;
+      }
+      const hosted = new Set(host.shardIds);
       done(null, {
-        cluster_id: context.clusterId,
-        epoch: 1,
+        cluster_id: map.clusterId,
+        epoch: map.epoch,
         slot_count: SLOT_COUNT,
-        nodes: context.members.map((m) => {
+        nodes: map.nodes.map((m) => {
           const [hostName, port] = splitAddress(m.address);
           return {
             node_id: m.nodeId,
@@ -48,13 +47,17 @@ export function adminServiceHandlers(
             status: 'up',
           };
         }),
-        shards: context.plan.map((shard) => ({
-          shard_id: shard.shardId,
-          slots: shard.slots,
-          replicas: shard.replicas,
-          leader: hosted.has(shard.shardId) ? (host.stats(shard.shardId).leaderNode ?? '') : '',
-        })),
-      }),
+        // Clients route to data shards only; the metadata group owns no slots.
+        shards: map.shards
+          .filter((shard) => shard.shardId !== METADATA_SHARD)
+          .map((shard) => ({
+            shard_id: shard.shardId,
+            slots: shard.slots,
+            replicas: shard.replicas.map((r) => r.node),
+            leader: hosted.has(shard.shardId) ? (host.stats(shard.shardId).leaderNode ?? '') : '',
+          })),
+      });
+    },
     GetStats: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
       done(null, { shards: host.shardIds.map((shardId) => shardStatsReply(host, shardId)) }),
     AddNode: unimplemented,

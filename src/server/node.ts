@@ -1,12 +1,14 @@
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { loadPolicyFactory } from '../cache/plugin-loader.ts';
-import { planShards } from '../cluster/placement.ts';
+import { ClusterMembership } from '../cluster/cluster-membership.ts';
+import { addMembershipService } from '../cluster/membership-rpc.ts';
+import { MetadataStore } from '../cluster/metadata.ts';
 import { SeededRandom } from '../raft/random.ts';
 import { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import { bind, GrpcPeerTransport, SERVER_OPTIONS } from '../transport/grpc-peer-transport.ts';
-import { adminServiceHandlers, type ClusterMember } from './admin-service.ts';
+import { adminServiceHandlers } from './admin-service.ts';
 import { cacheServiceHandlers } from './cache-service.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
 import { watchLoopDelay } from './loop-delay-watch.ts';
@@ -23,52 +25,24 @@ export interface RunningNode {
 const HAND_OFF_MS = 3_000;
 
 /**
- * Starts a node of a cluster bootstrapped from a fixed list of nodes (`--bootstrap
- * --initial-nodes`): every node computes the same placement from the same list, so the
- * cluster map needs no agreement yet. One gRPC server serves the public API and the peers.
+ * Starts a node: one gRPC server for the public API, the peers and the membership service;
+ * then founds the cluster (`--bootstrap`) or joins it through `--seeds`, and resolves once
+ * the node holds the cluster map and serves.
  */
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
-  if (!config.bootstrap) {
-    throw new ConfigError([
-      'joining a running cluster through --seeds is not available yet: use --bootstrap --initial-nodes',
-    ]);
-  }
-  const members = membersOf(config);
-  const names = members.map((m) => m.nodeId);
-  // The cluster's identity follows from its founding list: the same list, the same cluster.
-  const clusterId = `rc-${createHash('sha256')
-    .update(names.map((n, i) => `${n}=${members[i].address}`).join(','))
-    .digest('hex')
-    .slice(0, 12)}`;
-  const plan = planShards(
-    members.map((m) => ({ nodeId: m.nodeId, region: m.region })),
-    config.shards,
-    Math.min(config.replicationFactor, members.length),
-  );
-  const placement = plan.map((shard) => ({
-    shardId: shard.shardId,
-    replicas: shard.replicas.map((node) => ({ replicaId: names.indexOf(node) + 1, node })),
-  }));
-  // Every replica of a shard has the same capacity: the node's, shared by the most replicas any node holds.
-  const mostReplicas = Math.max(
-    ...names.map((n) => plan.filter((s) => s.replicas.includes(n)).length),
-  );
-  const shardCapacity = Math.floor(config.capacityBytes / mostReplicas);
-
-  const peers = new Map(members.map((m) => [m.nodeId, m.address]));
-  for (const link of config.peerAddresses) {
-    const [node, address] = link.split('=');
-    peers.set(node, address);
-  }
+  const founders = foundersOf(config);
   // A plugin that cannot load stops the node at start, with the plugin's own error.
   const createPolicy = await loadPolicyFactory(config.eviction);
   const server = new grpc.Server(SERVER_OPTIONS);
-  const transport = new GrpcPeerTransport(server, { node: config.nodeId, clusterId, peers });
+  const transport = new GrpcPeerTransport(server, {
+    node: config.nodeId,
+    peers: founders,
+    overrides: new Map(config.peerAddresses.map((link) => link.split('=') as [string, string])),
+  });
   const host = new MultiRaftHost({
     node: config.nodeId,
     transport,
-    placement,
-    capacityBytes: shardCapacity,
+    capacityBytes: config.capacityBytes,
     policy: () => createPolicy(),
     clock: { now: () => Date.now(), monotonic: () => performance.now() },
     random: new SeededRandom(randomInt(2 ** 31)),
@@ -77,57 +51,88 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     heartbeatTicks: config.heartbeatTicks,
     leaseDriftMarginMs: config.leaseDriftMarginMs,
   });
+  // Unique per process: a restarted node's writes never collide with its earlier life's.
+  const incarnationTag = `${config.nodeId}-${randomInt(2 ** 31).toString(36)}`;
+  const membership = new ClusterMembership({
+    self: {
+      nodeId: config.nodeId,
+      address: config.advertise,
+      region: config.region,
+      capacityBytes: config.capacityBytes,
+    },
+    bootstrap: config.bootstrap,
+    founders,
+    seeds: config.seeds,
+    dataShards: config.shards,
+    replicationFactor: config.replicationFactor,
+    host,
+    transport,
+    metadata: new MetadataStore(host, `meta-${incarnationTag}`),
+    logger,
+  });
+  addMembershipService(server, membership);
   let writes = 0;
-  const writer = `node-${config.nodeId}-${randomInt(2 ** 31).toString(36)}`;
+  const addressOf = (node: string) => membership.map?.nodes.find((n) => n.nodeId === node)?.address;
   server.addService(
     publicApi.Cache.service,
     cacheServiceHandlers({
       host,
-      addressOf: (node) => members.find((m) => m.nodeId === node)?.address,
-      nextWriteId: () => ({ clientId: writer, seq: ++writes }),
+      addressOf,
+      nextWriteId: () => ({ clientId: `node-${incarnationTag}`, seq: ++writes }),
     }),
   );
   server.addService(
     publicApi.Admin.service,
-    adminServiceHandlers({ clusterId, members, plan, host }),
+    adminServiceHandlers({ map: () => membership.map, host }),
   );
   const port = await bind(server, config.listen);
+  logger.info({ node: config.nodeId, listen: config.listen }, 'node listening');
   const stopWatch = watchLoopDelay({
     logger,
     electionTimeoutMs: config.electionTicks * config.tickMs,
   });
+  const stop = async () => {
+    membership.stop();
+    stopWatch();
+    await host.close();
+    server.forceShutdown();
+  };
+  let map: Awaited<ReturnType<ClusterMembership['start']>>;
+  try {
+    map = await membership.start();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   logger.info(
-    { node: config.nodeId, listen: config.listen, clusterId, shards: host.shardIds },
+    { node: config.nodeId, clusterId: map.clusterId, shards: host.shardIds },
     'node started',
   );
 
   return {
     port,
-    clusterId,
+    clusterId: map.clusterId,
     async close() {
       const handedOff = await host.handOffLeadership(HAND_OFF_MS);
       logger.info({ node: config.nodeId, handedOff }, 'node stopping');
-      stopWatch();
-      await host.close();
-      server.forceShutdown();
+      await stop();
     },
   };
 }
 
-/** The founding nodes, in a fixed order (by id), from `--initial-nodes id=host:port,...` (alone, without it). */
-function membersOf(config: NodeConfig): ClusterMember[] {
-  const founders =
+/** The founders, `nodeId` → address, from `--initial-nodes` (this node alone without it). */
+function foundersOf(config: NodeConfig): Map<string, string> {
+  if (!config.bootstrap) return new Map();
+  const entries =
     config.initialNodes.length > 0 ? config.initialNodes : [`${config.nodeId}=${config.advertise}`];
-  // Regions are not shared yet (that needs the metadata group): every node plans as if all
-  // were in one, so that all compute the same placement.
-  const members = founders.map((entry) => {
+  const founders = new Map<string, string>();
+  for (const entry of entries) {
     const [nodeId, address] = entry.split('=');
-    return { nodeId, address, capacityBytes: config.capacityBytes, region: 'default' };
-  });
-  const self = members.find((m) => m.nodeId === config.nodeId);
-  if (!self) throw new ConfigError([`--initial-nodes must include this node (${config.nodeId})`]);
-  if (new Set(members.map((m) => m.nodeId)).size !== members.length) {
-    throw new ConfigError(['--initial-nodes names a node twice']);
+    if (founders.has(nodeId)) throw new ConfigError([`--initial-nodes names ${nodeId} twice`]);
+    founders.set(nodeId, address);
   }
-  return members.sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  if (!founders.has(config.nodeId)) {
+    throw new ConfigError([`--initial-nodes must include this node (${config.nodeId})`]);
+  }
+  return founders;
 }

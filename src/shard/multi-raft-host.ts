@@ -79,10 +79,10 @@ export interface ReadOptions {
 export interface PlacementUpdate {
   /** Every shard of the cluster, with the replicas it should have. */
   readonly shards: readonly ShardPlacement[];
-  /** Shard of each slot (`SLOT_COUNT` long). */
-  readonly slotShards: readonly number[];
-  /** Bytes each replica created by this update may hold. */
-  readonly capacityBytes: number;
+  /** Shard of each slot (`SLOT_COUNT` long); none while the cluster is being founded. */
+  readonly slotShards: readonly number[] | undefined;
+  /** Bytes a replica of `shardId` created by this update may hold. */
+  readonly capacityOf: (shardId: number) => number;
   /**
    * Whether the new replicas found their shards (all start with the placement's replicas as
    * voters) rather than join them as new, empty incarnations the leader adds as learners.
@@ -134,7 +134,7 @@ export class MultiRaftHost {
         shards: options.placement,
         slotShards:
           options.slotShards ?? evenSlotTable(options.placement.map((shard) => shard.shardId)),
-        capacityBytes: options.capacityBytes,
+        capacityOf: () => options.capacityBytes,
         founding: true,
       });
     }
@@ -177,7 +177,12 @@ export class MultiRaftHost {
         const voters = update.founding ? shard.replicas.map((r) => r.replicaId) : [];
         this.#replicas.set(
           shard.shardId,
-          this.#createReplica(shard.shardId, mine.replicaId, voters, update.capacityBytes),
+          this.#createReplica(
+            shard.shardId,
+            mine.replicaId,
+            voters,
+            update.capacityOf(shard.shardId),
+          ),
         );
       }
     }

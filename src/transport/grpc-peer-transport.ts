@@ -3,11 +3,17 @@ import { decodeFrame, encodeFrame } from './peer-codec.ts';
 import type { NodeName, PeerTransport, ShardMessage, SnapshotTransfer } from './transport.ts';
 
 export interface GrpcPeerTransportOptions {
-  /** This node's name and the cluster's id: peers refuse links from another cluster. */
+  /** This node's name. */
   readonly node: NodeName;
-  readonly clusterId: string;
-  /** Each peer's address; a per-link override (a proxy in front of one link) goes here too. */
-  readonly peers: ReadonlyMap<NodeName, string>;
+  /**
+   * The cluster's id: peers refuse links from another cluster. A node that joins learns it
+   * later (`setClusterId`); until then it refuses every link and opens none.
+   */
+  readonly clusterId?: string;
+  /** Each peer's address (more come with `setPeerAddresses`). */
+  readonly peers?: ReadonlyMap<NodeName, string>;
+  /** Per-link address overrides that win over what the cluster map says (a proxy per link). */
+  readonly overrides?: ReadonlyMap<NodeName, string>;
   /** Frames queued per link while its stream is busy; past this, batches are dropped. */
   readonly maxQueuedFrames?: number;
 }
@@ -146,7 +152,9 @@ export class GrpcPeerTransport implements PeerTransport {
   /** Whether this transport made the server (and so shuts it down). */
   readonly #ownsServer: boolean;
   readonly #links = new Map<NodeName, PeerLink>();
+  readonly #peers: Map<NodeName, string>;
   readonly #metadata: grpc.Metadata;
+  #clusterId: string | undefined;
   #port = 0;
   #onReceive: (from: NodeName, batch: readonly ShardMessage[]) => void = () => {};
   #onSnapshot: (from: NodeName, transfer: SnapshotTransfer) => Promise<void> = async () => {
@@ -164,7 +172,9 @@ export class GrpcPeerTransport implements PeerTransport {
     this.#options = options;
     this.#metadata = new grpc.Metadata();
     this.#metadata.set(NODE_KEY, options.node);
-    this.#metadata.set(CLUSTER_KEY, options.clusterId);
+    this.#peers = new Map(options.peers);
+    for (const [node, address] of options.overrides ?? []) this.#peers.set(node, address);
+    if (options.clusterId !== undefined) this.setClusterId(options.clusterId);
     this.#server.addService(
       { raft: clientStreamOfBytes(RAFT_PATH), snapshot: clientStreamOfBytes(SNAPSHOT_PATH) },
       {
@@ -187,6 +197,23 @@ export class GrpcPeerTransport implements PeerTransport {
     const transport = new GrpcPeerTransport(server, options, true);
     transport.#port = await bind(server, listen);
     return transport;
+  }
+
+  /** Joins the transport to its cluster: from now on it opens links and accepts the cluster's. */
+  setClusterId(clusterId: string): void {
+    this.#clusterId = clusterId;
+    this.#metadata.set(CLUSTER_KEY, clusterId);
+  }
+
+  /** Where peers are now (the cluster map's addresses); a link whose address moved reopens. */
+  setPeerAddresses(addresses: ReadonlyMap<NodeName, string>): void {
+    for (const [node, given] of addresses) {
+      const address = this.#options.overrides?.get(node) ?? given;
+      if (this.#peers.get(node) === address) continue;
+      this.#peers.set(node, address);
+      this.#links.get(node)?.close();
+      this.#links.delete(node);
+    }
   }
 
   /** The port bound, for a transport on a server of its own. */
@@ -250,8 +277,8 @@ export class GrpcPeerTransport implements PeerTransport {
   #link(to: NodeName): PeerLink | undefined {
     let link = this.#links.get(to);
     if (link) return link;
-    const address = this.#options.peers.get(to);
-    if (!address) return undefined;
+    const address = this.#peers.get(to);
+    if (!address || this.#clusterId === undefined) return undefined;
     link = new PeerLink(address, this.#metadata, this.#options.maxQueuedFrames ?? 256, (batch) =>
       this.#onUnreachable(to, [...new Set(batch.map((m) => m.shardId))]),
     );
@@ -266,10 +293,13 @@ export class GrpcPeerTransport implements PeerTransport {
   ): NodeName | undefined {
     const cluster = call.metadata.get(CLUSTER_KEY)[0];
     const from = call.metadata.get(NODE_KEY)[0];
-    if (cluster !== this.#options.clusterId || typeof from !== 'string') {
+    if (this.#clusterId === undefined || cluster !== this.#clusterId || typeof from !== 'string') {
       done({
         code: grpc.status.PERMISSION_DENIED,
-        details: `not a peer of cluster ${this.#options.clusterId}`,
+        details:
+          this.#clusterId === undefined
+            ? 'this node has not joined a cluster yet'
+            : `not a peer of cluster ${this.#clusterId}`,
       });
       return undefined;
     }

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planShards } from '../../src/cluster/placement.ts';
+import { foundingMap, slotTable } from '../../src/cluster/cluster-map.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import { adminServiceHandlers } from '../../src/server/admin-service.ts';
 import { cacheServiceHandlers } from '../../src/server/cache-service.ts';
@@ -21,42 +21,39 @@ const clients = new Map<string, grpc.Client>();
 const addresses = new Map<string, string>();
 
 beforeAll(async () => {
-  const peers = new Map<string, string>();
-  const plan = planShards(
-    names.map((nodeId) => ({ nodeId, region: 'local' })),
-    3,
-    3,
-  );
-  const placement = plan.map((shard) => ({
-    shardId: shard.shardId,
-    replicas: shard.replicas.map((node) => ({ replicaId: names.indexOf(node) + 1, node })),
-  }));
+  const transports: GrpcPeerTransport[] = [];
+  // The map of a cluster founded with the three nodes: shards 1 to 3 and the metadata group.
+  const founding = foundingMap({
+    clusterId: 'test',
+    nodes: names.map((nodeId) => ({
+      nodeId,
+      address: '',
+      region: 'local',
+      capacityBytes: 4 << 20,
+      incarnation: 1,
+    })),
+    dataShards: 3,
+    replicationFactor: 3,
+  });
+  const map = () => ({
+    ...founding,
+    nodes: founding.nodes.map((n) => ({ ...n, address: addresses.get(n.nodeId) ?? '' })),
+  });
   let seq = 0;
   for (const [i, node] of names.entries()) {
     const server = new grpc.Server(SERVER_OPTIONS);
-    const transport = new GrpcPeerTransport(server, { node, clusterId: 'test', peers });
+    const transport = new GrpcPeerTransport(server, { node, clusterId: 'test' });
+    transports.push(transport);
     const host = new MultiRaftHost({
       node,
       transport,
-      placement,
+      placement: founding.shards,
+      slotShards: slotTable(founding),
       capacityBytes: 4 << 20,
       clock: { now: () => Date.now(), monotonic: () => performance.now() },
       random: new SeededRandom(i + 1),
     });
-    server.addService(
-      publicApi.Admin.service,
-      adminServiceHandlers({
-        clusterId: 'test',
-        members: names.map((nodeId) => ({
-          nodeId,
-          address: addresses.get(nodeId) ?? '',
-          capacityBytes: 4 << 20,
-          region: 'local',
-        })),
-        plan,
-        host,
-      }),
-    );
+    server.addService(publicApi.Admin.service, adminServiceHandlers({ map, host }));
     server.addService(
       publicApi.Cache.service,
       cacheServiceHandlers({
@@ -66,11 +63,11 @@ beforeAll(async () => {
       }),
     );
     const port = await bind(server, '127.0.0.1:0');
-    peers.set(node, `127.0.0.1:${port}`);
     addresses.set(node, `127.0.0.1:${port}`);
     servers.push(server);
     hosts.push(host);
   }
+  for (const transport of transports) transport.setPeerAddresses(addresses);
   for (const [node, address] of addresses)
     clients.set(node, new publicApi.Cache(address, grpc.credentials.createInsecure()));
 });

@@ -217,7 +217,7 @@ describe('multi-raft host: failures', () => {
     const update = {
       shards: placement,
       slotShards: evenSlotTable(SHARDS),
-      capacityBytes: 1 << 20,
+      capacityOf: () => 1 << 20,
       founding: false,
     };
     const reborn = new MultiRaftHost({

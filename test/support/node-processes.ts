@@ -81,6 +81,14 @@ export class ProcessCluster {
     return exited;
   }
 
+  /**
+   * Starts a node again after it died, with the command line it had (`--bootstrap` included):
+   * with no state, it must find that its cluster exists and rejoin it.
+   */
+  restart(node: NodeProcess): void {
+    node.process = spawnNode(node.id, node.address, this.#args);
+  }
+
   /** Kills every process still running. */
   stop(): void {
     for (const node of this.nodes) node.process.kill('SIGKILL');
@@ -89,11 +97,6 @@ export class ProcessCluster {
   /** Plain gRPC calls to this cluster. */
   get calls(): ClusterCalls {
     return new ClusterCalls(() => this.addresses);
-  }
-
-  /** The arguments the nodes were started with (a restart reuses them). */
-  get args(): readonly string[] {
-    return this.#args;
   }
 }
 

@@ -48,10 +48,9 @@ const batch: ShardMessage[] = [
 
 describe('gRPC peer transport over loopback', () => {
   it('carries batches of shard messages from one node to another, naming the sender', async () => {
-    const peersOfA = new Map<string, string>();
-    const a = await start('a', peersOfA);
+    const a = await start('a', new Map());
     const b = await start('b', new Map());
-    peersOfA.set('b', `127.0.0.1:${b.port}`);
+    a.setPeerAddresses(new Map([['b', `127.0.0.1:${b.port}`]]));
     const received: [string, readonly ShardMessage[]][] = [];
     b.onReceive((from, got) => received.push([from, got]));
     a.send('b', batch);
@@ -64,10 +63,9 @@ describe('gRPC peer transport over loopback', () => {
   });
 
   it('refuses a link from another cluster', async () => {
-    const peersOfX = new Map<string, string>();
-    const x = await start('x', peersOfX, 'other-cluster');
+    const x = await start('x', new Map(), 'other-cluster');
     const b = await start('b', new Map());
-    peersOfX.set('b', `127.0.0.1:${b.port}`);
+    x.setPeerAddresses(new Map([['b', `127.0.0.1:${b.port}`]]));
     let received = 0;
     b.onReceive(() => received++);
     x.send('b', batch);
@@ -76,10 +74,9 @@ describe('gRPC peer transport over loopback', () => {
   });
 
   it('streams a snapshot in chunks apart from raft traffic, and reports the outcome', async () => {
-    const peersOfA = new Map<string, string>();
-    const a = await start('a', peersOfA);
+    const a = await start('a', new Map());
     const b = await start('b', new Map());
-    peersOfA.set('b', `127.0.0.1:${b.port}`);
+    a.setPeerAddresses(new Map([['b', `127.0.0.1:${b.port}`]]));
     const got: Uint8Array[] = [];
     b.onSnapshot(async (from, transfer) => {
       expect(from).toBe('a');
@@ -136,11 +133,10 @@ describe('gRPC peer transport over loopback', () => {
   });
 
   it('reconnects quickly once a peer comes back', async () => {
-    const peersOfA = new Map<string, string>();
-    const a = await start('a', peersOfA);
+    const a = await start('a', new Map());
     const b = await start('b', new Map());
     const port = b.port;
-    peersOfA.set('b', `127.0.0.1:${port}`);
+    a.setPeerAddresses(new Map([['b', `127.0.0.1:${port}`]]));
     let received = 0;
     b.onReceive(() => received++);
     a.send('b', batch);

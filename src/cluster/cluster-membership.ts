@@ -1,0 +1,283 @@
+// How a node becomes part of a cluster and keeps up with its map. A founder (`--bootstrap`)
+// first asks every other founder who it is; if any already knows a cluster map, the cluster
+// exists and this node is one that lost its state, so it joins instead of founding again
+// (founding twice would reuse replica ids with an empty log: ARCHITECTURE.md, invariant 6).
+// Otherwise the founders start the metadata group and its leader writes the founding map.
+// A joining node asks a seed, which redirects to the metadata group's leader. Afterwards the
+// node follows the map: from its own metadata replica when it has one, by polling a member's
+// `Probe` when it has not, and hands each new epoch to the host and the transport.
+
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
+import type { GrpcPeerTransport } from '../transport/grpc-peer-transport.ts';
+import {
+  type ClusterMap,
+  foundingMap,
+  METADATA_SHARD,
+  slotTable,
+  withJoinedNode,
+} from './cluster-map.ts';
+import {
+  type JoinReply,
+  MembershipClient,
+  type MembershipHandlers,
+  type NodeIntro,
+  type ProbeReply,
+} from './membership-rpc.ts';
+import type { MetadataStore } from './metadata.ts';
+
+/** The metadata group's store holds only the map: this is plenty, and never evicts it. */
+const METADATA_CAPACITY = 16 << 20;
+const RETRY_MS = 200;
+const PROGRESS_EVERY_MS = 5_000;
+/** How often a node outside the metadata group asks a member for a newer map. */
+const POLL_MS = 1_000;
+/** How often a member looks at its own replica's map. */
+const WATCH_MS = 100;
+
+export interface ClusterMembershipOptions {
+  readonly self: NodeIntro;
+  /** Found a new cluster with `founders` rather than join one through `seeds`. */
+  readonly bootstrap: boolean;
+  /** The founders, `nodeId` → address, this node included. */
+  readonly founders: ReadonlyMap<string, string>;
+  readonly seeds: readonly string[];
+  readonly dataShards: number;
+  readonly replicationFactor: number;
+  readonly host: MultiRaftHost;
+  readonly transport: GrpcPeerTransport;
+  readonly metadata: MetadataStore;
+  readonly logger: Logger;
+}
+
+export class ClusterMembership implements MembershipHandlers {
+  readonly #options: ClusterMembershipOptions;
+  #map: ClusterMap | undefined;
+  #watch: NodeJS.Timeout | undefined;
+  #lastPoll = 0;
+  #polling = false;
+  #closed = false;
+
+  constructor(options: ClusterMembershipOptions) {
+    this.#options = options;
+  }
+
+  /** The newest map this node knows; none until it has founded or joined its cluster. */
+  get map(): ClusterMap | undefined {
+    return this.#map;
+  }
+
+  /** Founds or joins the cluster, then follows its map. Resolves once the node serves. */
+  async start(): Promise<ClusterMap> {
+    const { bootstrap, seeds } = this.#options;
+    const map = bootstrap ? await this.#foundOrJoin() : await this.#join(seeds);
+    this.#watch = setInterval(() => this.#follow(), WATCH_MS);
+    return map;
+  }
+
+  stop(): void {
+    this.#closed = true;
+    clearInterval(this.#watch);
+  }
+
+  // ---- The Membership service's handlers.
+
+  probe(): ProbeReply {
+    return { node: this.#options.self, map: this.#map ?? null };
+  }
+
+  async join(node: NodeIntro): Promise<JoinReply> {
+    const map = this.#map;
+    if (map === undefined) throw new Error('this node has not joined a cluster yet');
+    const { metadata, logger } = this.#options;
+    if (metadata.isLeader) {
+      const next = await metadata.update((current) => withJoinedNode(current, node));
+      logger.info({ node: node.nodeId, epoch: next.epoch }, 'node joined the cluster map');
+      this.#apply(next, false);
+      return { map: next };
+    }
+    // Not the leader: send the node to the leader, or to a member that may know it.
+    const members = map.shards[METADATA_SHARD].replicas.map((r) => r.node);
+    const target = metadata.leaderNode ?? members.find((n) => n !== this.#options.self.nodeId);
+    const address = map.nodes.find((n) => n.nodeId === target)?.address;
+    if (address === undefined) throw new Error('the metadata group has no leader yet');
+    return { redirect: address };
+  }
+
+  // ---- Founding and joining.
+
+  async #foundOrJoin(): Promise<ClusterMap> {
+    const { founders, self, logger } = this.#options;
+    const intros = await this.#introduceFounders();
+    if (intros === 'exists') {
+      logger.warn(
+        { node: self.nodeId },
+        'a founder already knows a cluster: this node lost its state and joins it instead of founding',
+      );
+      return this.#join([...founders.values()]);
+    }
+    const names = [...founders.keys()].sort();
+    // The cluster's identity follows from its founding list: the same list, the same cluster.
+    const clusterId = `rc-${createHash('sha256')
+      .update(names.map((n) => `${n}=${founders.get(n)}`).join(','))
+      .digest('hex')
+      .slice(0, 12)}`;
+    const founding = foundingMap({
+      clusterId,
+      nodes: intros.map((intro) => ({ ...intro, incarnation: 1 })),
+      dataShards: this.#options.dataShards,
+      replicationFactor: this.#options.replicationFactor,
+    });
+    this.#options.transport.setClusterId(clusterId);
+    // The metadata group first, alone: its leader writes the founding map.
+    this.#apply({ ...founding, shards: [founding.shards[METADATA_SHARD]] }, true, true);
+    const stored = await this.#until('the founding map', async () => {
+      const { metadata } = this.#options;
+      if (metadata.isLeader) await metadata.found(founding).catch(() => {});
+      return metadata.isMember ? metadata.local() : this.#probeMembers(founding);
+    });
+    if (stored.clusterId !== clusterId) {
+      throw new Error(`the founders disagree on the cluster: ${stored.clusterId} != ${clusterId}`);
+    }
+    // Every founder starts the data shards from the same founding map, whatever came since.
+    this.#apply(founding, true);
+    this.#apply(stored, false);
+    logger.info({ clusterId, founders: names }, 'cluster founded');
+    return founding;
+  }
+
+  /** Every founder's own account of itself, or 'exists' if one already knows a cluster. */
+  async #introduceFounders(): Promise<NodeIntro[] | 'exists'> {
+    const { founders, self } = this.#options;
+    const intros = new Map<string, NodeIntro>([[self.nodeId, self]]);
+    let exists = false;
+    await this.#until('the other founders', async () => {
+      for (const [nodeId, address] of founders) {
+        if (intros.has(nodeId)) continue;
+        const reply = await this.#probe(address);
+        if (reply === undefined) continue;
+        if (reply.map !== null) exists = true;
+        if (reply.node.nodeId !== nodeId) {
+          throw new Error(`${address} is node ${reply.node.nodeId}, not founder ${nodeId}`);
+        }
+        intros.set(nodeId, reply.node);
+      }
+      return exists || intros.size === founders.size ? true : undefined;
+    });
+    return exists ? 'exists' : [...intros.values()];
+  }
+
+  /** Asks seeds (following redirects to the metadata leader) until one takes this node in. */
+  async #join(seeds: readonly string[]): Promise<ClusterMap> {
+    const { self, transport, logger } = this.#options;
+    const others = seeds.filter((address) => address !== self.address);
+    const asked = others.length > 0 ? others : seeds;
+    let next = 0;
+    let redirect: string | undefined;
+    const map = await this.#until('a seed to take this node in', async () => {
+      const address = redirect ?? asked[next++ % asked.length];
+      redirect = undefined;
+      const client = new MembershipClient(address);
+      try {
+        const reply = await client.join(self);
+        if ('map' in reply) return reply.map;
+        redirect = reply.redirect;
+      } catch (error) {
+        logger.debug({ seed: address, error: (error as Error).message }, 'join refused');
+      } finally {
+        client.close();
+      }
+      return undefined;
+    });
+    transport.setClusterId(map.clusterId);
+    this.#apply(map, false);
+    logger.info({ clusterId: map.clusterId, epoch: map.epoch }, 'joined the cluster');
+    return map;
+  }
+
+  // ---- Following the map.
+
+  #follow(): void {
+    const { metadata } = this.#options;
+    if (metadata.isMember) {
+      const local = metadata.local();
+      if (local !== undefined) this.#apply(local, false);
+      return;
+    }
+    const map = this.#map;
+    if (map === undefined || this.#polling || performance.now() - this.#lastPoll < POLL_MS) return;
+    this.#polling = true;
+    this.#lastPoll = performance.now();
+    void this.#probeMembers(map)
+      .then((newer) => newer !== undefined && this.#apply(newer, false))
+      .finally(() => {
+        this.#polling = false;
+      });
+  }
+
+  /**
+   * Takes `map` if it is newer than the one held: peers' addresses to the transport, the
+   * placement to the host. `founding` replicas start with the placement's voters.
+   */
+  #apply(map: ClusterMap, founding: boolean, partial = false): void {
+    if (this.#closed || (this.#map !== undefined && map.epoch <= this.#map.epoch)) return;
+    const { self, host, transport } = this.#options;
+    if (!partial) this.#map = map;
+    transport.setPeerAddresses(new Map(map.nodes.map((n) => [n.nodeId, n.address])));
+    const dataReplicasHere = map.shards.filter(
+      (s) => s.shardId !== METADATA_SHARD && s.replicas.some((r) => r.node === self.nodeId),
+    ).length;
+    host.applyPlacement({
+      shards: map.shards,
+      slotShards: partial ? undefined : slotTable(map),
+      capacityOf: (shardId) =>
+        shardId === METADATA_SHARD
+          ? METADATA_CAPACITY
+          : Math.floor(self.capacityBytes / Math.max(1, dataReplicasHere)),
+      founding,
+    });
+  }
+
+  /** The newest map a member of the metadata group knows, if one answers with a map. */
+  async #probeMembers(map: ClusterMap): Promise<ClusterMap | undefined> {
+    const members = map.shards[METADATA_SHARD].replicas.map((r) => r.node);
+    let newest: ClusterMap | undefined;
+    for (const node of map.nodes.filter((n) => members.includes(n.nodeId))) {
+      const reply = await this.#probe(node.address);
+      if (reply?.map && (newest === undefined || reply.map.epoch > newest.epoch))
+        newest = reply.map;
+    }
+    return newest !== undefined && newest.epoch > (this.#map?.epoch ?? 0) ? newest : undefined;
+  }
+
+  async #probe(address: string): Promise<ProbeReply | undefined> {
+    const client = new MembershipClient(address);
+    try {
+      return await client.probe();
+    } catch {
+      return undefined;
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Runs `attempt` every RETRY_MS until it gives a value; logs what it waits for now and then. */
+  async #until<T>(what: string, attempt: () => Promise<T | undefined>): Promise<T> {
+    const started = performance.now();
+    let reported = started;
+    for (;;) {
+      if (this.#closed) throw new Error(`stopped while waiting for ${what}`);
+      const value = await attempt();
+      if (value !== undefined) return value;
+      if (performance.now() - reported > PROGRESS_EVERY_MS) {
+        reported = performance.now();
+        this.#options.logger.info(
+          { waitedMs: Math.round(reported - started) },
+          `still waiting for ${what}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
+  }
+}

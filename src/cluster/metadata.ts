@@ -1,0 +1,93 @@
+// The cluster map as the metadata group (shard 0) holds it: one entry of that shard's
+// replicated store, changed only by compare-and-set on its version, so concurrent changes
+// (two nodes joining at once) never overwrite each other and every change is a new epoch a
+// majority agreed on.
+
+import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
+import {
+  type ClusterMap,
+  decodeClusterMap,
+  encodeClusterMap,
+  METADATA_SHARD,
+} from './cluster-map.ts';
+
+const MAP_KEY = 'cluster/map';
+
+export class MapConflictError extends Error {
+  override name = 'MapConflictError';
+  readonly code = 'MAP_CONFLICT';
+}
+
+export class MetadataStore {
+  readonly #host: MultiRaftHost;
+  readonly #clientId: string;
+  #seq = 0;
+
+  /** `clientId` names this node's writes to the metadata group (unique per process). */
+  constructor(host: MultiRaftHost, clientId: string) {
+    this.#host = host;
+    this.#clientId = clientId;
+  }
+
+  /** Whether this node holds a replica of the metadata group. */
+  get isMember(): boolean {
+    return this.#host.shardIds.includes(METADATA_SHARD);
+  }
+
+  /** Whether this node's replica of the metadata group leads it. */
+  get isLeader(): boolean {
+    return this.isMember && this.#host.replica(METADATA_SHARD).isLeader;
+  }
+
+  /** The node that leads the metadata group, as this node's replica knows it. */
+  get leaderNode(): string | undefined {
+    return this.isMember ? this.#host.stats(METADATA_SHARD).leaderNode : undefined;
+  }
+
+  /** The map this node's replica holds now, possibly behind the leader's; none if no replica. */
+  local(): ClusterMap | undefined {
+    if (!this.isMember) return undefined;
+    const entry = this.#host.replica(METADATA_SHARD).store.getEntry(MAP_KEY, Date.now());
+    return entry === undefined ? undefined : decodeClusterMap(entry.value);
+  }
+
+  /** Writes a new cluster's first map, unless one is there already. Rejects off the leader. */
+  async found(map: ClusterMap): Promise<void> {
+    await this.#host.replica(METADATA_SHARD).write({
+      op: 'set',
+      key: MAP_KEY,
+      value: encodeClusterMap(map),
+      condition: 'nx',
+      ...this.#writeId(),
+    });
+  }
+
+  /**
+   * Changes the map on the metadata group's leader: reads it linearizably, applies `change`,
+   * and writes the result only if nobody changed the map in between (retrying then). Rejects
+   * off the leader with a not-leader error naming the leader.
+   */
+  async update(change: (map: ClusterMap) => ClusterMap): Promise<ClusterMap> {
+    const replica = this.#host.replica(METADATA_SHARD);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const entry = await replica.read('linearizable', (store, now) =>
+        store.getEntry(MAP_KEY, now),
+      );
+      if (entry === undefined) throw new MapConflictError('the cluster has no map yet');
+      const next = change(decodeClusterMap(entry.value));
+      const outcome = await replica.write({
+        op: 'set',
+        key: MAP_KEY,
+        value: encodeClusterMap(next),
+        ifVersion: entry.version,
+        ...this.#writeId(),
+      });
+      if (outcome.status === 'applied') return next;
+    }
+    throw new MapConflictError('the cluster map kept changing under an update; retry');
+  }
+
+  #writeId(): { clientId: string; seq: number } {
+    return { clientId: this.#clientId, seq: ++this.#seq };
+  }
+}
