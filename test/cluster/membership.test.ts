@@ -1,0 +1,66 @@
+import * as grpc from '@grpc/grpc-js';
+import { pino } from 'pino';
+import { afterAll, expect, it } from 'vitest';
+import { MembershipClient } from '../../src/cluster/membership-rpc.ts';
+import { loadConfig } from '../../src/server/config.ts';
+import { type RunningNode, startNode } from '../../src/server/node.ts';
+import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
+import { ClusterCalls, freePort } from '../support/node-processes.ts';
+
+const silent = pino({ level: 'silent' });
+const running: RunningNode[] = [];
+
+afterAll(async () => {
+  await Promise.all(running.map((node) => node.close()));
+});
+
+const start = async (id: string, address: string, flags: string[]) => {
+  const node = await startNode(
+    loadConfig(['--node-id', id, '--listen', address, '--shards', '3', ...flags], {}),
+    silent,
+  );
+  running.push(node);
+  return node;
+};
+
+const mapAt = async (address: string) => {
+  const client = new MembershipClient(address);
+  try {
+    return (await client.probe()).map;
+  } finally {
+    client.close();
+  }
+};
+
+it('founds a cluster whose map lives in the metadata group, and takes in a node joining through a seed', async () => {
+  const ids = ['n1', 'n2', 'n3'];
+  const addresses = await Promise.all(ids.map(async () => `127.0.0.1:${await freePort()}`));
+  const initial = ids.map((id, i) => `${id}=${addresses[i]}`).join(',');
+  // The founders wait for each other: they start together, in any order.
+  const founders = await Promise.all(
+    ids.map((id, i) => start(id, addresses[i], ['--bootstrap', '--initial-nodes', initial])),
+  );
+  expect(new Set(founders.map((n) => n.clusterId)).size).toBe(1);
+  const founding = await mapAt(addresses[0]);
+  expect(founding?.nodes.map((n) => n.nodeId)).toEqual(ids);
+
+  const joinerAddress = `127.0.0.1:${await freePort()}`;
+  const joiner = await start('n4', joinerAddress, ['--seeds', addresses[2]]);
+  expect(joiner.clusterId).toBe(founders[0].clusterId);
+  // Every node comes to the same newer map, the joiner in it.
+  for (const address of [...addresses, joinerAddress]) {
+    await expect
+      .poll(async () => (await mapAt(address))?.nodes.map((n) => n.nodeId), { timeout: 5_000 })
+      .toEqual([...ids, 'n4']);
+  }
+  // The joiner holds no replica yet: it sends a client to a node of the key's shard.
+  const calls = new ClusterCalls(() => [joinerAddress, ...addresses]);
+  const { reply } = await calls.leaderAt('Set', { key: 'via-joiner', value: Buffer.from('v') });
+  expect(reply.outcome).toBe('APPLIED');
+  const redirect = await calls.at(joinerAddress, 'Get', { key: 'via-joiner' }).catch((e) => e);
+  expect(redirect.code).toBe(grpc.status.FAILED_PRECONDITION);
+  expect(addresses).toContain(redirect.metadata.get(LEADER_METADATA_KEY)[0]);
+  const map = await calls.at(joinerAddress, 'ClusterMap', {}, 'Admin');
+  expect(map.nodes.map((n: { node_id: string }) => n.node_id)).toEqual([...ids, 'n4']);
+  expect(Number(map.epoch)).toBeGreaterThan(Number(founding?.epoch));
+}, 30_000);
