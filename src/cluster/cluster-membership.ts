@@ -20,12 +20,15 @@ import {
 } from './cluster-map.ts';
 import {
   type JoinReply,
+  type LeaderOfShard,
+  type LeadershipReport,
   MembershipClient,
   type MembershipHandlers,
   type NodeIntro,
   type ProbeReply,
+  type Redirect,
 } from './membership-rpc.ts';
-import type { MetadataStore } from './metadata.ts';
+import type { Leadership, MetadataStore } from './metadata.ts';
 
 /** The metadata group's store holds only the map: this is plenty, and never evicts it. */
 const METADATA_CAPACITY = 16 << 20;
@@ -35,6 +38,8 @@ const PROGRESS_EVERY_MS = 5_000;
 const POLL_MS = 1_000;
 /** How often a member looks at its own replica's map. */
 const WATCH_MS = 100;
+/** How often a node checks whether the shards it leads changed, to report them. */
+const REPORT_MS = 500;
 
 export interface ClusterMembershipOptions {
   readonly self: NodeIntro;
@@ -57,6 +62,11 @@ export class ClusterMembership implements MembershipHandlers {
   #watch: NodeJS.Timeout | undefined;
   #lastPoll = 0;
   #polling = false;
+  /** Leader hints from the last poll, for a node outside the metadata group. */
+  #polledLeaders: readonly LeaderOfShard[] = [];
+  #lastReport = 0;
+  #reported = '';
+  #reporting = false;
   #closed = false;
 
   constructor(options: ClusterMembershipOptions) {
@@ -84,22 +94,40 @@ export class ClusterMembership implements MembershipHandlers {
   // ---- The Membership service's handlers.
 
   probe(): ProbeReply {
-    return { node: this.#options.self, map: this.#map ?? null };
+    return { node: this.#options.self, map: this.#map ?? null, leaders: this.leaders() };
   }
 
   async join(node: NodeIntro): Promise<JoinReply> {
+    const { metadata, logger } = this.#options;
+    if (!metadata.isLeader) return this.#redirect();
+    const next = await metadata.update((current) => withJoinedNode(current, node));
+    logger.info({ node: node.nodeId, epoch: next.epoch }, 'node joined the cluster map');
+    this.#apply(next, false);
+    return { map: next };
+  }
+
+  async reportLeaders(report: LeadershipReport): Promise<{ recorded: true } | Redirect> {
+    const { metadata } = this.#options;
+    if (!metadata.isLeader) return this.#redirect();
+    await metadata.recordLeaders(report.node, report.leaders);
+    return { recorded: true };
+  }
+
+  /** The last known leader of each data shard (hints: a client follows redirects anyway). */
+  leaders(): readonly LeaderOfShard[] {
+    const { metadata } = this.#options;
+    if (!metadata.isMember || this.#map === undefined) return this.#polledLeaders;
+    const hints = metadata.leaders(this.#map.shards.map((s) => s.shardId));
+    return [...hints].map(([shardId, hint]) => ({ shardId, node: hint.node }));
+  }
+
+  /** Off the metadata group's leader: where to ask instead. */
+  #redirect(): Redirect {
     const map = this.#map;
     if (map === undefined) throw new Error('this node has not joined a cluster yet');
-    const { metadata, logger } = this.#options;
-    if (metadata.isLeader) {
-      const next = await metadata.update((current) => withJoinedNode(current, node));
-      logger.info({ node: node.nodeId, epoch: next.epoch }, 'node joined the cluster map');
-      this.#apply(next, false);
-      return { map: next };
-    }
-    // Not the leader: send the node to the leader, or to a member that may know it.
+    const { metadata, self } = this.#options;
     const members = map.shards[METADATA_SHARD].replicas.map((r) => r.node);
-    const target = metadata.leaderNode ?? members.find((n) => n !== this.#options.self.nodeId);
+    const target = metadata.leaderNode ?? members.find((n) => n !== self.nodeId);
     const address = map.nodes.find((n) => n.nodeId === target)?.address;
     if (address === undefined) throw new Error('the metadata group has no leader yet');
     return { redirect: address };
@@ -199,6 +227,7 @@ export class ClusterMembership implements MembershipHandlers {
   // ---- Following the map.
 
   #follow(): void {
+    this.#reportLeadership();
     const { metadata } = this.#options;
     if (metadata.isMember) {
       const local = metadata.local();
@@ -213,6 +242,48 @@ export class ClusterMembership implements MembershipHandlers {
       .then((newer) => newer !== undefined && this.#apply(newer, false))
       .finally(() => {
         this.#polling = false;
+      });
+  }
+
+  /** Tells the metadata group's leader which data shards this node leads, when that changed. */
+  #reportLeadership(): void {
+    const { host, metadata, self } = this.#options;
+    const map = this.#map;
+    if (map === undefined || this.#reporting || performance.now() - this.#lastReport < REPORT_MS)
+      return;
+    this.#lastReport = performance.now();
+    const leaders: Leadership[] = host.shardIds
+      .filter((id) => id !== METADATA_SHARD && host.replica(id).isLeader)
+      .map((shardId) => ({ shardId, term: host.replica(shardId).node.term }));
+    const summary = JSON.stringify(leaders);
+    if (summary === this.#reported || leaders.length === 0) return;
+    this.#reporting = true;
+    const report = { node: self.nodeId, leaders };
+    const send = async () => {
+      if (metadata.isLeader) return metadata.recordLeaders(self.nodeId, leaders);
+      // One redirect at most: to the leader, as a member of the metadata group knows it.
+      let address = this.#redirect().redirect;
+      for (let hop = 0; hop < 2; hop++) {
+        const client = new MembershipClient(address);
+        try {
+          const redirect = await client.reportLeaders(report);
+          if (redirect === undefined) return;
+          address = redirect.redirect;
+        } finally {
+          client.close();
+        }
+      }
+      throw new Error('the metadata group has no leader to report to');
+    };
+    send()
+      .then(
+        () => {
+          this.#reported = summary;
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.#reporting = false;
       });
   }
 
@@ -245,8 +316,10 @@ export class ClusterMembership implements MembershipHandlers {
     let newest: ClusterMap | undefined;
     for (const node of map.nodes.filter((n) => members.includes(n.nodeId))) {
       const reply = await this.#probe(node.address);
-      if (reply?.map && (newest === undefined || reply.map.epoch > newest.epoch))
+      if (reply?.map && (newest === undefined || reply.map.epoch > newest.epoch)) {
         newest = reply.map;
+        this.#polledLeaders = reply.leaders;
+      }
     }
     return newest !== undefined && newest.epoch > (this.#map?.epoch ?? 0) ? newest : undefined;
   }

@@ -6,23 +6,43 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { type ClusterMap, checkClusterMap, type MapNode } from './cluster-map.ts';
+import type { Leadership } from './metadata.ts';
 
 const SERVICE = 'raftcache.membership.v1.Membership';
 
 /** A node as it introduces itself: its configuration, before the map gives it an incarnation. */
 export type NodeIntro = Omit<MapNode, 'incarnation'>;
 
+/** The last known leader of a shard. */
+export interface LeaderOfShard {
+  readonly shardId: number;
+  readonly node: string;
+}
+
 export interface ProbeReply {
   readonly node: NodeIntro;
   readonly map: ClusterMap | null;
+  readonly leaders: readonly LeaderOfShard[];
+}
+
+/** Where to ask instead: the metadata group's leader, or a member that may know it. */
+export interface Redirect {
+  readonly redirect: string;
 }
 
 /** Either the map with the node in it, or where to ask instead. */
-export type JoinReply = { readonly map: ClusterMap } | { readonly redirect: string };
+export type JoinReply = { readonly map: ClusterMap } | Redirect;
+
+export interface LeadershipReport {
+  readonly node: string;
+  readonly leaders: readonly Leadership[];
+}
 
 export interface MembershipHandlers {
   probe(): ProbeReply;
   join(node: NodeIntro): Promise<JoinReply>;
+  /** Records which shards a node leads (the cluster map's leader hints). */
+  reportLeaders(report: LeadershipReport): Promise<{ readonly recorded: true } | Redirect>;
 }
 
 const json = {
@@ -42,7 +62,11 @@ function unary(name: string): grpc.MethodDefinition<unknown, unknown> {
   };
 }
 
-const definition = { probe: unary('Probe'), join: unary('Join') };
+const definition = {
+  probe: unary('Probe'),
+  join: unary('Join'),
+  reportLeaders: unary('ReportLeaders'),
+};
 
 export function addMembershipService(server: grpc.Server, handlers: MembershipHandlers): void {
   server.addService(definition, {
@@ -54,12 +78,31 @@ export function addMembershipService(server: grpc.Server, handlers: MembershipHa
         done({ code: grpc.status.INVALID_ARGUMENT, details: problem });
         return;
       }
-      handlers.join(call.request as NodeIntro).then(
-        (reply) => done(null, reply),
-        (error: Error) => done({ code: grpc.status.UNAVAILABLE, details: error.message }),
-      );
+      answer(handlers.join(call.request as NodeIntro), done);
+    },
+    reportLeaders: (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      done: grpc.sendUnaryData<unknown>,
+    ) => {
+      const report = call.request as Partial<LeadershipReport> | null;
+      const valid =
+        typeof report?.node === 'string' &&
+        Array.isArray(report.leaders) &&
+        report.leaders.every((l) => Number.isInteger(l?.shardId) && Number.isInteger(l?.term));
+      if (!valid) {
+        done({ code: grpc.status.INVALID_ARGUMENT, details: 'a node and its {shardId, term}s' });
+        return;
+      }
+      answer(handlers.reportLeaders(report as LeadershipReport), done);
     },
   });
+}
+
+function answer(reply: Promise<unknown>, done: grpc.sendUnaryData<unknown>): void {
+  reply.then(
+    (value) => done(null, value),
+    (error: Error) => done({ code: grpc.status.UNAVAILABLE, details: error.message }),
+  );
 }
 
 function introProblem(value: unknown): string | undefined {
@@ -85,7 +128,7 @@ export class MembershipClient {
 
   async probe(timeoutMs = 1_000): Promise<ProbeReply> {
     const reply = (await this.#call('probe', {}, timeoutMs)) as ProbeReply;
-    return { node: reply.node, map: reply.map === null ? null : checkClusterMap(reply.map) };
+    return { ...reply, map: reply.map === null ? null : checkClusterMap(reply.map) };
   }
 
   async join(node: NodeIntro, timeoutMs = 5_000): Promise<JoinReply> {
@@ -93,11 +136,16 @@ export class MembershipClient {
     return 'map' in reply ? { map: checkClusterMap(reply.map) } : reply;
   }
 
+  async reportLeaders(report: LeadershipReport, timeoutMs = 2_000): Promise<Redirect | undefined> {
+    const reply = (await this.#call('reportLeaders', report, timeoutMs)) as Partial<Redirect>;
+    return reply.redirect === undefined ? undefined : { redirect: reply.redirect };
+  }
+
   close(): void {
     this.#client.close();
   }
 
-  #call(method: 'probe' | 'join', request: unknown, timeoutMs: number): Promise<unknown> {
+  #call(method: keyof typeof definition, request: unknown, timeoutMs: number): Promise<unknown> {
     return new Promise((resolve, reject) => {
       // biome-ignore lint/suspicious/noExplicitAny: a generic client's methods are untyped
       (this.#client as any)[method](

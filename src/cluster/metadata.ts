@@ -12,6 +12,22 @@ import {
 } from './cluster-map.ts';
 
 const MAP_KEY = 'cluster/map';
+const leaderKey = (shardId: number) => `cluster/leader/${shardId}`;
+
+/** The last known leader of a shard: a hint for clients, newer terms win. */
+export interface LeaderHint {
+  readonly node: string;
+  readonly term: number;
+}
+
+/** A shard a node reports leading, in which term. */
+export interface Leadership {
+  readonly shardId: number;
+  readonly term: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export class MapConflictError extends Error {
   override name = 'MapConflictError';
@@ -85,6 +101,36 @@ export class MetadataStore {
       if (outcome.status === 'applied') return next;
     }
     throw new MapConflictError('the cluster map kept changing under an update; retry');
+  }
+
+  /** The leader hints this node's replica holds for `shardIds`. */
+  leaders(shardIds: readonly number[]): Map<number, LeaderHint> {
+    const hints = new Map<number, LeaderHint>();
+    if (!this.isMember) return hints;
+    const store = this.#host.replica(METADATA_SHARD).store;
+    for (const shardId of shardIds) {
+      const entry = store.getEntry(leaderKey(shardId), Date.now());
+      if (entry !== undefined) hints.set(shardId, JSON.parse(decoder.decode(entry.value)));
+    }
+    return hints;
+  }
+
+  /**
+   * On the metadata group's leader: records that `node` leads these shards, for those whose
+   * hint names an older term. A hint is advice, so one write of all of them, no CAS.
+   */
+  async recordLeaders(node: string, led: readonly Leadership[]): Promise<void> {
+    const known = this.leaders(led.map((l) => l.shardId));
+    const newer = led.filter((l) => (known.get(l.shardId)?.term ?? -1) < l.term);
+    if (newer.length === 0) return;
+    await this.#host.replica(METADATA_SHARD).write({
+      op: 'mset',
+      entries: newer.map((l) => ({
+        key: leaderKey(l.shardId),
+        value: encoder.encode(JSON.stringify({ node, term: l.term })),
+      })),
+      ...this.#writeId(),
+    });
   }
 
   #writeId(): { clientId: string; seq: number } {

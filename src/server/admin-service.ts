@@ -10,6 +10,8 @@ import { shardStatsReply } from './cache-service.ts';
 export interface AdminServiceContext {
   /** The newest cluster map this node knows; none while it founds or joins its cluster. */
   readonly map: () => ClusterMap | undefined;
+  /** The metadata group's leader hints, for shards this node holds no replica of. */
+  readonly leaderHints?: () => readonly { readonly shardId: number; readonly node: string }[];
   /** This node's host: it knows the leaders of the shards it holds a replica of. */
   readonly host: MultiRaftHost;
 }
@@ -32,6 +34,12 @@ export function adminServiceHandlers(
         return;
       }
       const hosted = new Set(host.shardIds);
+      const hints = new Map((context.leaderHints?.() ?? []).map((h) => [h.shardId, h.node]));
+      // This node's own replica knows best; the metadata group's hint otherwise.
+      const leaderOf = (shardId: number) =>
+        (hosted.has(shardId) ? host.stats(shardId).leaderNode : undefined) ??
+        hints.get(shardId) ??
+        '';
       done(null, {
         cluster_id: map.clusterId,
         epoch: map.epoch,
@@ -54,7 +62,7 @@ export function adminServiceHandlers(
             shard_id: shard.shardId,
             slots: shard.slots,
             replicas: shard.replicas.map((r) => r.node),
-            leader: hosted.has(shard.shardId) ? (host.stats(shard.shardId).leaderNode ?? '') : '',
+            leader: leaderOf(shard.shardId),
           })),
       });
     },

@@ -83,7 +83,11 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   );
   server.addService(
     publicApi.Admin.service,
-    adminServiceHandlers({ map: () => membership.map, host }),
+    adminServiceHandlers({
+      map: () => membership.map,
+      leaderHints: () => membership.leaders(),
+      host,
+    }),
   );
   const port = await bind(server, config.listen);
   logger.info({ node: config.nodeId, listen: config.listen }, 'node listening');

@@ -60,7 +60,27 @@ it('founds a cluster whose map lives in the metadata group, and takes in a node 
   const redirect = await calls.at(joinerAddress, 'Get', { key: 'via-joiner' }).catch((e) => e);
   expect(redirect.code).toBe(grpc.status.FAILED_PRECONDITION);
   expect(addresses).toContain(redirect.metadata.get(LEADER_METADATA_KEY)[0]);
-  const map = await calls.at(joinerAddress, 'ClusterMap', {}, 'Admin');
-  expect(map.nodes.map((n: { node_id: string }) => n.node_id)).toEqual([...ids, 'n4']);
-  expect(Number(map.epoch)).toBeGreaterThan(Number(founding?.epoch));
+  // Its map names each shard's leader, from the hints leaders report to the metadata group.
+  type Shard = { shard_id: number; leader: string };
+  const leadersSeen = async () => {
+    const map = await calls.at(joinerAddress, 'ClusterMap', {}, 'Admin');
+    expect(map.nodes.map((n: { node_id: string }) => n.node_id)).toEqual([...ids, 'n4']);
+    expect(Number(map.epoch)).toBeGreaterThan(Number(founding?.epoch));
+    return map.shards as Shard[];
+  };
+  await expect
+    .poll(async () => (await leadersSeen()).every((s) => ids.includes(s.leader)), {
+      timeout: 8_000,
+    })
+    .toBe(true);
+  for (const shard of await leadersSeen()) {
+    const leaderMap = await calls.at(
+      addresses[ids.indexOf(shard.leader)],
+      'ClusterMap',
+      {},
+      'Admin',
+    );
+    const own = leaderMap.shards.find((s: Shard) => s.shard_id === shard.shard_id);
+    expect(own.leader).toBe(shard.leader);
+  }
 }, 30_000);
