@@ -55,8 +55,15 @@ export function adminServiceHandlers(
           leader: hosted.has(shard.shardId) ? (host.stats(shard.shardId).leaderNode ?? '') : '',
         })),
       }),
-    GetStats: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
-      done(null, { shards: host.shardIds.map((shardId) => shardStatsReply(host, shardId)) }),
+    GetStats: (
+      call: grpc.ServerUnaryCall<{ state_digest?: boolean }, unknown>,
+      done: grpc.sendUnaryData<unknown>,
+    ) =>
+      done(null, {
+        shards: host.shardIds.map((shardId) =>
+          shardStatsReply(host, shardId, call.request.state_digest === true),
+        ),
+      }),
     AddNode: unimplemented,
     RemoveNode: unimplemented,
     Rebalance: unimplemented,

@@ -183,8 +183,11 @@ export function cacheServiceHandlers(
   };
 }
 
-/** A shard's statistics as the `.proto`'s `ShardStats`. */
-export function shardStatsReply(host: MultiRaftHost, shardId: number) {
+/**
+ * A shard's statistics as the `.proto`'s `ShardStats`; with `withDigest`, the digest of its
+ * replicated state, taken in the same turn as `applied_index` (a pass over every key).
+ */
+export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest = false) {
   const s = host.stats(shardId);
   return {
     shard_id: shardId,
@@ -195,5 +198,7 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number) {
     misses: s.misses,
     evictions: s.evictions,
     expirations: s.expirations,
+    applied_index: s.appliedIndex,
+    state_digest: withDigest ? host.replica(shardId).store.digest() : '',
   };
 }
