@@ -2,7 +2,7 @@
 // request, hand it to the host, encode the reply; every error leaves as one gRPC status
 // (status.ts). No cache or raft logic lives here.
 import * as grpc from '@grpc/grpc-js';
-import type { EntryInfo } from '../cache/index.ts';
+import { type EntryInfo, InvalidCommandError } from '../cache/index.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { Consistency } from '../shard/replica.ts';
 import {
@@ -146,8 +146,12 @@ export function cacheServiceHandlers(
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
   const id = (wire: Wire) => writeIdentity(wire.write_id, context.nextWriteId);
-  const consistency = (wire: Wire) =>
-    CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
+  const consistency = (wire: Wire) => {
+    const mode = CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
+    if (mode === undefined)
+      throw new InvalidCommandError(`unknown consistency ${wire.consistency}`);
+    return mode;
+  };
   const operations: Record<OperationName, Operation> = {
     Get: async (r) => entryReply(await host.get(r.key ?? '', { consistency: consistency(r) })),
     Set: async (r: WireSetRequest) => outcomeReply(settled(await host.set(setRequest(r, id(r))))),

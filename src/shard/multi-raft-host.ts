@@ -17,6 +17,7 @@ import {
   type Outcome,
   type SetRequest,
   validateCommand,
+  validateReadKeys,
 } from '../cache/index.ts';
 import type { TransferResult } from '../raft/config.ts';
 import type { RandomSource } from '../raft/random.ts';
@@ -276,6 +277,7 @@ export class MultiRaftHost {
     query: (store: CacheStore, now: number) => T,
   ): Promise<T> {
     try {
+      validateReadKeys(keys, this.#limits);
       const shardId = options.shardId ?? this.shardOf(keys[0]);
       this.#checkSameShard(keys, shardId);
       return this.#replica(shardId).read(options.consistency ?? 'linearizable', query);
