@@ -3,6 +3,7 @@
 // Each node reports, per shard replica, its applied index and the digest of its replicated
 // state at that index (taken in one turn); replicas at the same index must report the same
 // digest.
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ClusterCalls, ProcessCluster } from '../support/node-processes.ts';
 
@@ -95,7 +96,7 @@ it('after a mixed workload with evictions and expirations, all replicas of each 
         // Concurrent writes can take the room an eviction plan counted on: a documented
         // RESOURCE_EXHAUSTED, not a failure of this test.
         await step(i).catch((error) => {
-          if (error.code !== 8) throw error;
+          if (error.code !== grpc.status.RESOURCE_EXHAUSTED) throw error;
           refusedFull++;
         });
       }
