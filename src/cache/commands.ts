@@ -211,6 +211,16 @@ export function validateCommand(request: CommandRequest, limits: CommandLimits):
   }
 }
 
+/** The keys of a read (GET, MGET, TTL): each a key as a write takes it, at most a batch of them. */
+export function validateReadKeys(keys: readonly unknown[], limits: CommandLimits): void {
+  if (keys.length > limits.maxBatchKeys) {
+    throw new InvalidCommandError(
+      `the read names ${keys.length} keys; the limit is ${limits.maxBatchKeys}`,
+    );
+  }
+  for (const key of keys) validateKey(key, limits);
+}
+
 function validateKey(key: unknown, limits: CommandLimits): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) {
     throw new InvalidCommandError('key must be a non-empty string');

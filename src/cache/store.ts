@@ -17,6 +17,7 @@ import { type CapturedEntry, type EntryCapture, EntryTable } from './entry-table
 import { invariant } from './errors.ts';
 import type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
 import { LruPolicy } from './lru-policy.ts';
+import { stateDigest } from './state-digest.ts';
 
 export interface CacheStoreOptions {
   /** Bytes the shard may hold (keys + values + per-entry overhead). Same on every replica. */
@@ -218,6 +219,19 @@ export class CacheStore {
       policy: this.#policy.name,
       valuePageBytes: this.#table.valuePageBytes,
     };
+  }
+
+  /**
+   * A hex digest of the replicated state at `appliedIndex` (state-digest.ts): equal on every
+   * replica at the same index. A pass over every key: for stats and tests, not the hot path.
+   */
+  digest(): string {
+    return stateDigest({
+      table: this.#table,
+      evictions: this.#evictions,
+      expirations: this.#expirations,
+      sessions: this.#sessions,
+    });
   }
 
   // ---- Snapshot support (see snapshot.ts).

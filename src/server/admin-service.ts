@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { type ClusterMap, METADATA_SHARD } from '../cluster/cluster-map.ts';
 import { SLOT_COUNT } from '../shard/key-slot.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import { shardStatsReply } from './cache-service.ts';
+import { dataShardIds, shardStatsReply } from './cache-service.ts';
 
 export interface AdminServiceContext {
   /** The newest cluster map this node knows; none while it founds or joins its cluster. */
@@ -66,8 +66,15 @@ export function adminServiceHandlers(
           })),
       });
     },
-    GetStats: (_call: unknown, done: grpc.sendUnaryData<unknown>) =>
-      done(null, { shards: host.shardIds.map((shardId) => shardStatsReply(host, shardId)) }),
+    GetStats: (
+      call: grpc.ServerUnaryCall<{ state_digest?: boolean }, unknown>,
+      done: grpc.sendUnaryData<unknown>,
+    ) =>
+      done(null, {
+        shards: dataShardIds(host).map((shardId) =>
+          shardStatsReply(host, shardId, call.request.state_digest === true),
+        ),
+      }),
     AddNode: unimplemented,
     RemoveNode: unimplemented,
     Rebalance: unimplemented,

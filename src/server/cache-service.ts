@@ -2,7 +2,8 @@
 // request, hand it to the host, encode the reply; every error leaves as one gRPC status
 // (status.ts). No cache or raft logic lives here.
 import * as grpc from '@grpc/grpc-js';
-import type { EntryInfo } from '../cache/index.ts';
+import { type EntryInfo, InvalidCommandError } from '../cache/index.ts';
+import { METADATA_SHARD } from '../cluster/cluster-map.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { Consistency } from '../shard/replica.ts';
 import {
@@ -146,8 +147,12 @@ export function cacheServiceHandlers(
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
   const id = (wire: Wire) => writeIdentity(wire.write_id, context.nextWriteId);
-  const consistency = (wire: Wire) =>
-    CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
+  const consistency = (wire: Wire) => {
+    const mode = CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
+    if (mode === undefined)
+      throw new InvalidCommandError(`unknown consistency ${wire.consistency}`);
+    return mode;
+  };
   const operations: Record<OperationName, Operation> = {
     Get: async (r) => entryReply(await host.get(r.key ?? '', { consistency: consistency(r) })),
     Set: async (r: WireSetRequest) => outcomeReply(settled(await host.set(setRequest(r, id(r))))),
@@ -178,13 +183,21 @@ export function cacheServiceHandlers(
     ),
     Pipeline: pipeline(context, operations),
     Stats: unary(context, async () => ({
-      shards: host.shardIds.map((shardId) => shardStatsReply(host, shardId)),
+      shards: dataShardIds(host).map((shardId) => shardStatsReply(host, shardId)),
     })),
   };
 }
 
-/** A shard's statistics as the `.proto`'s `ShardStats`. */
-export function shardStatsReply(host: MultiRaftHost, shardId: number) {
+/** The cache shards this node holds a replica of; the metadata group is not one. */
+export function dataShardIds(host: MultiRaftHost): number[] {
+  return host.shardIds.filter((shardId) => shardId !== METADATA_SHARD);
+}
+
+/**
+ * A shard's statistics as the `.proto`'s `ShardStats`; with `withDigest`, the digest of its
+ * replicated state, taken in the same turn as `applied_index` (a pass over every key).
+ */
+export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest = false) {
   const s = host.stats(shardId);
   return {
     shard_id: shardId,
@@ -195,5 +208,7 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number) {
     misses: s.misses,
     evictions: s.evictions,
     expirations: s.expirations,
+    applied_index: s.appliedIndex,
+    state_digest: withDigest ? host.replica(shardId).store.digest() : '',
   };
 }

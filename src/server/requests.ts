@@ -75,6 +75,8 @@ export function writeIdentity(
 export function setRequest(wire: WireSetRequest, id: WriteIdentity): SetRequest {
   const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
   if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
+  if (ttlMs > 0 && wire.keep_ttl)
+    throw new InvalidTtlError('keep_ttl keeps the current expiry: it takes no ttl_ms');
   const condition = CONDITIONS[wire.condition ?? 'ALWAYS'];
   if (condition === undefined) throw new InvalidCommandError(`unknown condition ${wire.condition}`);
   const ifVersion = toInteger(wire.if_version ?? '0', 'if_version');

@@ -13,10 +13,12 @@ import {
   type EntryInfo,
   type EvictionPolicy,
   type ExpireRequest,
+  InvalidCommandError,
   type MsetRequest,
   type Outcome,
   type SetRequest,
   validateCommand,
+  validateReadKeys,
 } from '../cache/index.ts';
 import type { TransferResult } from '../raft/config.ts';
 import type { RandomSource } from '../raft/random.ts';
@@ -111,6 +113,8 @@ export class MultiRaftHost {
   readonly #desired = new Map<number, NodeId[]>();
   #slotShards: readonly number[] | undefined;
   readonly #limits: CommandLimits;
+  /** Each hosted shard's limits: the node's, with the shard replica's capacity. */
+  readonly #limitsOf = new Map<number, CommandLimits>();
   readonly #clock: HostClock;
   readonly #tickMs: number;
   readonly #ticker: NodeJS.Timeout;
@@ -175,15 +179,12 @@ export class MultiRaftHost {
       if (held !== undefined && held.replicaId !== mine?.replicaId) this.#drop(shard.shardId);
       if (mine !== undefined && !this.#replicas.has(shard.shardId)) {
         const voters = update.founding ? shard.replicas.map((r) => r.replicaId) : [];
+        const capacityBytes = update.capacityOf(shard.shardId);
         this.#replicas.set(
           shard.shardId,
-          this.#createReplica(
-            shard.shardId,
-            mine.replicaId,
-            voters,
-            update.capacityOf(shard.shardId),
-          ),
+          this.#createReplica(shard.shardId, mine.replicaId, voters, capacityBytes),
         );
+        this.#limitsOf.set(shard.shardId, { ...this.#limits, capacityBytes });
       }
     }
     for (const shardId of [...this.#replicas.keys()]) if (!placed.has(shardId)) this.#drop(shardId);
@@ -334,6 +335,7 @@ export class MultiRaftHost {
   #drop(shardId: number): void {
     this.#replicas.get(shardId)?.close();
     this.#replicas.delete(shardId);
+    this.#limitsOf.delete(shardId);
   }
 
   /**
@@ -355,11 +357,15 @@ export class MultiRaftHost {
     shardId: number | undefined,
   ): Promise<Outcome> {
     try {
-      validateCommand(request, this.#limits);
+      // The keys first, to route by; then the whole command, against its shard's capacity.
       const keys = keysOf();
+      if (keys.length === 0) throw new InvalidCommandError(`${request.op} needs at least one key`);
+      validateReadKeys(keys, this.#limits);
       const target = shardId ?? this.shardOf(keys[0]);
       this.#checkSameShard(keys, target);
-      return this.#replica(target).write(request);
+      const replica = this.#replica(target);
+      validateCommand(request, this.#limitsOf.get(target) ?? this.#limits);
+      return replica.write(request);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -371,6 +377,7 @@ export class MultiRaftHost {
     query: (store: CacheStore, now: number) => T,
   ): Promise<T> {
     try {
+      validateReadKeys(keys, this.#limits);
       const shardId = options.shardId ?? this.shardOf(keys[0]);
       this.#checkSameShard(keys, shardId);
       return this.#replica(shardId).read(options.consistency ?? 'linearizable', query);

@@ -73,6 +73,8 @@ function commit(
     expect(stats.bytes).toBeLessThanOrEqual(CAPACITY);
     expect(stats.valuePageBytes).toBeLessThanOrEqual(pageBound);
   }
+  // Reads, retries, leader changes and snapshot restores in between: the replicas still agree.
+  expect(real.follower.digest()).toBe(real.leader.digest());
   return fromLeader.outcomes;
 }
 

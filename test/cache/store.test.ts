@@ -8,6 +8,7 @@ import {
   DEFAULT_LIMITS,
   ENTRY_OVERHEAD_BYTES,
   validateCommand,
+  validateReadKeys,
 } from '../../src/cache/commands.ts';
 import { LruPolicy } from '../../src/cache/lru-policy.ts';
 import { prepare } from '../../src/cache/prepare.ts';
@@ -82,6 +83,21 @@ describe('validateCommand', () => {
     expect(errorCode({ ...base, op: 'nope' })).toBe('INVALID_COMMAND');
     expect(errorCode({ ...base, clientId: '', op: 'del', keys: ['a'] })).toBe('INVALID_COMMAND');
     expect(errorCode({ ...base, seq: 0, op: 'del', keys: ['a'] })).toBe('INVALID_COMMAND');
+  });
+
+  it('checks the keys of a read as it checks the keys of a write', () => {
+    const readError = (keys: unknown[]) => {
+      try {
+        validateReadKeys(keys, limits);
+        return undefined;
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+    };
+    expect(readError(['k', 'é'])).toBeUndefined();
+    expect(readError(['k', ''])).toBe('INVALID_COMMAND');
+    expect(readError(['much-too-long'])).toBe('KEY_TOO_LONG');
+    expect(readError(Array(limits.maxBatchKeys + 1).fill('k'))).toBe('INVALID_COMMAND');
   });
 
   it('refuses an entry that can never fit in the shard', () => {

@@ -45,6 +45,9 @@ describe('public API requests to cache commands', () => {
   it('bad input gets the typed error that names it, here or in the cache validation', () => {
     expect(() => setRequest({ key: 'k', ttl_ms: '-5' }, id)).toThrow(InvalidTtlError);
     expect(() => setRequest({ key: 'k', ttl_ms: 'soon' }, id)).toThrow(InvalidCommandError);
+    expect(() => setRequest({ key: 'k', ttl_ms: '100', keep_ttl: true }, id)).toThrow(
+      /keep_ttl keeps the current expiry: it takes no ttl_ms/,
+    );
     expect(() =>
       validateCommand(setRequest({ key: 'x'.repeat(2000), value: new Uint8Array(1) }, id), limits),
     ).toThrow(KeyTooLongError);

@@ -170,9 +170,13 @@ export class ClusterCalls {
     return (await this.leaderAt(method, request)).reply;
   }
 
-  /** The statistics of every shard replica on the node at `address`. */
-  async shardStats(address: string): Promise<Reply[]> {
-    return (await this.at(address, 'GetStats', {}, 'Admin')).shards;
+  /**
+   * The statistics of every shard replica on the node at `address`; with `stateDigest`, each
+   * with the digest of its replicated state at its `applied_index`.
+   */
+  async shardStats(address: string, options: { stateDigest?: boolean } = {}): Promise<Reply[]> {
+    const request = { state_digest: options.stateDigest ?? false };
+    return (await this.at(address, 'GetStats', request, 'Admin')).shards;
   }
 }
 
