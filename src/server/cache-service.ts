@@ -210,5 +210,9 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest
     expirations: s.expirations,
     applied_index: s.appliedIndex,
     state_digest: withDigest ? host.replica(shardId).store.digest() : '',
+    replica_id: s.replicaId,
+    role: s.role,
+    voters: host.replica(shardId).node.voters,
+    learners: host.replica(shardId).node.learners,
   };
 }
