@@ -90,14 +90,17 @@ async function statsAtOneIndexPerShard(): Promise<Map<number, ShardStats[]>> {
 it('after a mixed workload with evictions and expirations, all replicas of each shard hold identical replicated state', async () => {
   const started = performance.now();
   let refusedFull = 0;
+  let unknown = 0;
   await Promise.all(
     Array.from({ length: WORKERS }, async (_, worker) => {
       for (let i = worker; i < STEPS; i += WORKERS) {
-        // Concurrent writes can take the room an eviction plan counted on: a documented
-        // RESOURCE_EXHAUSTED, not a failure of this test.
+        // Concurrent writes can take the room an eviction plan counted on (RESOURCE_EXHAUSTED),
+        // and an election on a loaded machine leaves a write's outcome UNKNOWN: both are
+        // documented answers, not failures of this test, whose point is what replicas hold.
         await step(i).catch((error) => {
-          if (error.code !== grpc.status.RESOURCE_EXHAUSTED) throw error;
-          refusedFull++;
+          if (error.code === grpc.status.RESOURCE_EXHAUSTED) refusedFull++;
+          else if (error.code === grpc.status.UNKNOWN) unknown++;
+          else throw error;
         });
       }
     }),
@@ -126,7 +129,7 @@ it('after a mixed workload with evictions and expirations, all replicas of each 
     expirations += Number(first.expirations);
   }
   console.log(
-    `${STEPS} operations in ${workloadMs} ms (${refusedFull} refused as full); then ${keys} keys, ${evictions} evictions, ${expirations} expirations; replicas agree`,
+    `${STEPS} operations in ${workloadMs} ms (${refusedFull} refused as full, ${unknown} of unknown outcome); then ${keys} keys, ${evictions} evictions, ${expirations} expirations; replicas agree`,
   );
   expect(keys).toBeGreaterThan(1);
   expect(evictions).toBeGreaterThan(0);
