@@ -269,10 +269,15 @@ export class MultiRaftHost {
 
   /**
    * Before a graceful shutdown: hands every shard this node leads to a follower, and resolves
-   * true once it leads none (false if some still lead after `timeoutMs`).
+   * true once it leads none that has another voter to take over (false if some still lead
+   * after `timeoutMs`).
    */
   async handOffLeadership(timeoutMs: number): Promise<boolean> {
-    const leading = () => this.shardIds.filter((id) => this.#replica(id).isLeader);
+    const leading = () =>
+      this.shardIds.filter((id) => {
+        const replica = this.#replica(id);
+        return replica.isLeader && replica.node.voters.some((v) => v !== replica.replicaId);
+      });
     const deadline = this.#clock.monotonic() + timeoutMs;
     while (leading().length > 0) {
       if (this.#clock.monotonic() >= deadline) return false;

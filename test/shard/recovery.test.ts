@@ -108,6 +108,15 @@ describe('multi-raft host: failures', () => {
     expect(text((await c.host(oldLeader).get(key, { consistency: 'stale' }))?.value)).toBe('kept');
   });
 
+  it('does not wait to hand away a shard that has no other voter', async () => {
+    cluster = new HostCluster({}, 1, [{ shardId: 1, replicas: [{ replicaId: 1, node: 'n1' }] }]);
+    const c = cluster;
+    await c.waitForLeaders();
+    const started = performance.now();
+    expect(await c.host('n1').handOffLeadership(2_000)).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('hands leadership of every shard away before a graceful shutdown', async () => {
     cluster = new HostCluster();
     const c = cluster;
