@@ -12,7 +12,7 @@
 // second copy of the store. Entries written after I carry a version above I and the walk
 // skips them.
 import { NO_EXPIRY } from './commands.ts';
-import { invariant } from './errors.ts';
+import { invariant, SnapshotInProgressError } from './errors.ts';
 import type { EntryTableView } from './eviction-policy.ts';
 import { DEFAULT_PAGE_BYTES, ValueArena } from './value-arena.ts';
 
@@ -210,7 +210,8 @@ export class EntryTable implements EntryTableView {
    * to be the state at `index`. One at a time; `EntryCapture.close` ends it.
    */
   beginCapture(index: number): EntryCapture {
-    invariant(this.#capture === null, 'one capture at a time');
+    // One capture at a time: a second would need its own copy-on-write record of old values.
+    if (this.#capture !== null) throw new SnapshotInProgressError();
     const capture = new EntryCapture(this, index, this.#highWater, () => {
       this.#capture = null;
     });
