@@ -315,7 +315,10 @@ export class ClusterMembership implements MembershipHandlers {
     const members = map.shards[METADATA_SHARD].replicas.map((r) => r.node);
     let newest: ClusterMap | undefined;
     for (const node of map.nodes.filter((n) => members.includes(n.nodeId))) {
-      const reply = await this.#probe(node.address);
+      // Through the link's override when it has one, as the peers' raft traffic goes.
+      const reply = await this.#probe(
+        this.#options.transport.addressOf(node.nodeId) ?? node.address,
+      );
       if (reply?.map && (newest === undefined || reply.map.epoch > newest.epoch)) {
         newest = reply.map;
         this.#polledLeaders = reply.leaders;

@@ -216,6 +216,11 @@ export class GrpcPeerTransport implements PeerTransport {
     }
   }
 
+  /** Where this node reaches `node`: its per-link override, or the cluster map's address. */
+  addressOf(node: NodeName): string | undefined {
+    return this.#peers.get(node);
+  }
+
   /** The port bound, for a transport on a server of its own. */
   get port(): number {
     return this.#port;
