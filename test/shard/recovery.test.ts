@@ -16,16 +16,7 @@ describe('multi-raft host: failures', () => {
     cluster = new HostCluster();
     const c = cluster;
     await c.waitForLeaders();
-    const acknowledged = new Map<string, string>();
-    for (const shardId of SHARDS) {
-      const leader = c.host(c.leaderOf(shardId) as string);
-      for (let i = 0; i < 10; i++) {
-        const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
-        const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
-        expect(outcome.status).toBe('applied');
-        acknowledged.set(key, `v${i}`);
-      }
-    }
+    const acknowledged = await writeToEveryShard(c, 10);
     const lost = c.leaderOf(1) as string;
     await c.host(lost).close();
     const survivors = NODES.filter((node) => node !== lost);
@@ -203,16 +194,7 @@ describe('multi-raft host: failures', () => {
     cluster = new HostCluster();
     const c = cluster;
     await c.waitForLeaders();
-    const acknowledged = new Map<string, string>();
-    for (const shardId of SHARDS) {
-      const leader = c.host(c.leaderOf(shardId) as string);
-      for (let i = 0; i < 20; i++) {
-        const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
-        const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
-        expect(outcome.status).toBe('applied');
-        acknowledged.set(key, `v${i}`);
-      }
-    }
+    const acknowledged = await writeToEveryShard(c, 20);
     await c.host('n3').close();
     // The map gives n3's replicas fresh ids (4); it comes back empty, knowing no voters.
     const placement = SHARDS.map((shardId) => ({
@@ -255,3 +237,18 @@ describe('multi-raft host: failures', () => {
     expect(reborn.stats(1).replicaId).toBe(4);
   });
 });
+
+/** `count` acknowledged writes to each shard, through its leader: key → value. */
+async function writeToEveryShard(c: HostCluster, count: number): Promise<Map<string, string>> {
+  const acknowledged = new Map<string, string>();
+  for (const shardId of SHARDS) {
+    const leader = c.host(c.leaderOf(shardId) as string);
+    for (let i = 0; i < count; i++) {
+      const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
+      const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
+      expect(outcome.status).toBe('applied');
+      acknowledged.set(key, `v${i}`);
+    }
+  }
+  return acknowledged;
+}
