@@ -5,7 +5,7 @@
 // module reads and writes it.
 
 import type { SlotRange } from '../shard/key-slot.ts';
-import { SLOT_COUNT, slotsOf } from '../shard/key-slot.ts';
+import { SLOT_COUNT } from '../shard/key-slot.ts';
 import { PlacementError, planShards } from './placement.ts';
 
 /** The metadata group's shard id; data shards are numbered from 1. */
@@ -82,9 +82,7 @@ export function foundingMap(options: FoundingOptions): ClusterMap {
           factor,
         ),
       ),
-      ...plan.map((p) =>
-        shard(p.shardId + 1, [slotsOf(p.shardId, options.dataShards)], p.replicas),
-      ),
+      ...plan.map((p) => shard(p.shardId + 1, p.slots, p.replicas)),
     ],
   };
 }
