@@ -18,6 +18,8 @@ export interface MapNode {
   readonly address: string;
   readonly region: string;
   readonly capacityBytes: number;
+  /** Names the process: a restarted node has a new one (a retried join, the same). */
+  readonly process: string;
   /** Grows each time the node rejoins without its state (a restart with persistence off). */
   readonly incarnation: number;
 }
@@ -97,9 +99,12 @@ export function metadataVoters(nodeIds: readonly string[], factor: number): stri
  * until a rebalance moves some to it). A node the map already knows is one that restarted
  * without its state: each replica it held gets a fresh replica id, a new incarnation that
  * the shard's leader adds as a learner, promotes once caught up, and swaps for the old one.
+ * The map itself when the same process joins again.
  */
 export function withJoinedNode(map: ClusterMap, node: Omit<MapNode, 'incarnation'>): ClusterMap {
   const known = map.nodes.find((n) => n.nodeId === node.nodeId);
+  // The same process asking again (its first answer was lost): it is in already.
+  if (known?.process === node.process) return map;
   if (known === undefined) {
     return {
       ...map,

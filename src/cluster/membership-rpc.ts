@@ -111,6 +111,7 @@ function introProblem(value: unknown): string | undefined {
   if (typeof intro.address !== 'string' || !/^.+:\d+$/.test(intro.address))
     return `node ${intro.nodeId}: address must be host:port`;
   if (typeof intro.region !== 'string') return `node ${intro.nodeId}: region must be a string`;
+  if (typeof intro.process !== 'string') return `node ${intro.nodeId}: process must be a string`;
   if (typeof intro.capacityBytes !== 'number' || !(intro.capacityBytes > 0))
     return `node ${intro.nodeId}: capacity must be a positive number of bytes`;
   return undefined;

@@ -80,7 +80,8 @@ export class MetadataStore {
 
   /**
    * Changes the map on the metadata group's leader: reads it linearizably, applies `change`,
-   * and writes the result only if nobody changed the map in between (retrying then). Rejects
+   * and writes the result only if nobody changed the map in between (retrying then); a
+   * `change` that returns the map it was given writes nothing. Rejects
    * off the leader with a not-leader error naming the leader.
    */
   async update(change: (map: ClusterMap) => ClusterMap): Promise<ClusterMap> {
@@ -90,7 +91,9 @@ export class MetadataStore {
         store.getEntry(MAP_KEY, now),
       );
       if (entry === undefined) throw new MapConflictError('the cluster has no map yet');
-      const next = change(decodeClusterMap(entry.value));
+      const current = decodeClusterMap(entry.value);
+      const next = change(current);
+      if (next === current) return current;
       const outcome = await replica.write({
         op: 'set',
         key: MAP_KEY,

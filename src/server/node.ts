@@ -59,6 +59,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       address: config.advertise,
       region: config.region,
       capacityBytes: config.capacityBytes,
+      process: incarnationTag,
     },
     bootstrap: config.bootstrap,
     founders,

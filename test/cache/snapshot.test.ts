@@ -69,7 +69,9 @@ describe('snapshot stream', () => {
   it('refuses a second snapshot while one is running and allows one after close', () => {
     const store = smallStore();
     const stream = beginSnapshot(store);
-    expect(() => beginSnapshot(store)).toThrow(expect.objectContaining({ code: 'SNAPSHOT_IN_PROGRESS' }));
+    expect(() => beginSnapshot(store)).toThrow(
+      expect.objectContaining({ code: 'SNAPSHOT_IN_PROGRESS' }),
+    );
     stream.close();
     expect(() => beginSnapshot(store).close()).not.toThrow();
   });

@@ -17,6 +17,7 @@ const node = (nodeId: string, region = 'r1'): MapNode => ({
   address: `10.0.0.${nodeId.slice(1)}:7401`,
   region,
   capacityBytes: 1 << 30,
+  process: `${nodeId}-first`,
   incarnation: 1,
 });
 
@@ -66,7 +67,13 @@ describe('cluster map', () => {
     expect(grown.nodes.map((n) => n.nodeId)).toEqual(['n1', 'n2', 'n3', 'n4']);
     expect(grown.shards).toEqual(map.shards);
 
-    const back = withJoinedNode(grown, { ...node('n2'), address: '10.0.0.9:7401' });
+    // The same process asking again changes nothing; a new process of a known node is a restart.
+    expect(withJoinedNode(grown, node('n4'))).toBe(grown);
+    const back = withJoinedNode(grown, {
+      ...node('n2'),
+      address: '10.0.0.9:7401',
+      process: 'n2-restarted',
+    });
     expect(back.nodes.find((n) => n.nodeId === 'n2')).toMatchObject({
       address: '10.0.0.9:7401',
       incarnation: 2,

@@ -35,6 +35,7 @@ beforeAll(async () => {
       address: '',
       region: 'local',
       capacityBytes: 4 << 20,
+      process: nodeId,
       incarnation: 1,
     })),
     dataShards: 3,
