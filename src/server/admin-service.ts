@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { type ClusterMap, METADATA_SHARD } from '../cluster/cluster-map.ts';
 import { SLOT_COUNT } from '../shard/key-slot.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import { dataShardIds, shardStatsReply } from './cache-service.ts';
+import { gatherStats, type StatsRequest, StatsRequestError } from './stats-gather.ts';
 
 export interface AdminServiceContext {
   /** The newest cluster map this node knows; none while it founds or joins its cluster. */
@@ -15,6 +15,11 @@ export interface AdminServiceContext {
   /** This node's host: it knows the leaders of the shards it holds a replica of. */
   readonly host: MultiRaftHost;
 }
+
+const notJoined = {
+  code: grpc.status.UNAVAILABLE,
+  details: 'this node has not joined its cluster yet',
+};
 
 const unimplemented: grpc.handleUnaryCall<unknown, unknown> = (_call, done) =>
   done({ code: grpc.status.UNIMPLEMENTED, details: 'elastic membership is not available yet' });
@@ -27,10 +32,7 @@ export function adminServiceHandlers(
     ClusterMap: (_call: unknown, done: grpc.sendUnaryData<unknown>) => {
       const map = context.map();
       if (map === undefined) {
-        done({
-          code: grpc.status.UNAVAILABLE,
-          details: 'this node has not joined its cluster yet',
-        });
+        done(notJoined);
         return;
       }
       const hosted = new Set(host.shardIds);
@@ -67,14 +69,23 @@ export function adminServiceHandlers(
       });
     },
     GetStats: (
-      call: grpc.ServerUnaryCall<{ state_digest?: boolean }, unknown>,
+      call: grpc.ServerUnaryCall<StatsRequest, unknown>,
       done: grpc.sendUnaryData<unknown>,
-    ) =>
-      done(null, {
-        shards: dataShardIds(host).map((shardId) =>
-          shardStatsReply(host, shardId, call.request.state_digest === true),
-        ),
-      }),
+    ) => {
+      const map = context.map();
+      if (map === undefined) {
+        done(notJoined);
+        return;
+      }
+      gatherStats(call.request, host, map).then(
+        (reply) => done(null, reply),
+        (error: Error) =>
+          done({
+            code: error instanceof StatsRequestError ? error.code : grpc.status.INTERNAL,
+            details: error.message,
+          }),
+      );
+    },
     AddNode: unimplemented,
     RemoveNode: unimplemented,
     Rebalance: unimplemented,

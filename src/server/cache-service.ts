@@ -210,6 +210,7 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest
     expirations: s.expirations,
     applied_index: s.appliedIndex,
     state_digest: withDigest ? host.replica(shardId).store.digest() : '',
+    node_id: host.node,
     replica_id: s.replicaId,
     role: s.role,
     voters: host.replica(shardId).node.voters,

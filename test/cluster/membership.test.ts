@@ -83,4 +83,30 @@ it('founds a cluster whose map lives in the metadata group, and takes in a node 
     const own = leaderMap.shards.find((s: Shard) => s.shard_id === shard.shard_id);
     expect(own.leader).toBe(shard.leader);
   }
+
+  // Statistics by scope, gathered by a node that holds no replica itself.
+  type Stats = { shard_id: number; node_id: string };
+  const stats = (scope: string, target = '') =>
+    calls.at(joinerAddress, 'GetStats', { scope, target }, 'Admin');
+  const cluster = await stats('CLUSTER');
+  expect(cluster.unreachable_nodes).toEqual([]);
+  expect(cluster.shards).toHaveLength(9);
+  expect(new Set(cluster.shards.map((s: Stats) => s.node_id))).toEqual(new Set(ids));
+  const shard = await stats('SHARD', '2');
+  expect(shard.shards.map((s: Stats) => s.shard_id)).toEqual([2, 2, 2]);
+  expect((await stats('NODE', 'n2')).shards.map((s: Stats) => s.node_id)).toEqual([
+    'n2',
+    'n2',
+    'n2',
+  ]);
+  expect((await stats('NODE')).shards).toEqual([]);
+  for (const [scope, target] of [
+    ['NODE', 'nx'],
+    ['SHARD', '0'],
+    ['SHARD', 'x'],
+  ]) {
+    await expect(stats(scope, target)).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+  }
 }, 30_000);

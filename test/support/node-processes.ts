@@ -175,7 +175,7 @@ export class ClusterCalls {
    * with the digest of its replicated state at its `applied_index`.
    */
   async shardStats(address: string, options: { stateDigest?: boolean } = {}): Promise<Reply[]> {
-    const request = { state_digest: options.stateDigest ?? false };
+    const request = { scope: 'NODE', state_digest: options.stateDigest ?? false };
     return (await this.at(address, 'GetStats', request, 'Admin')).shards;
   }
 }
