@@ -89,6 +89,17 @@ export class ProposalTracker {
     }
   }
 
+  /** Whether some entry waits to be seen applied. */
+  get pending(): boolean {
+    return this.#entries.size > 0;
+  }
+
+  /** Answers every entry as unknown: this replica may never learn what became of them. */
+  abandon(): void {
+    for (const at of [...this.#entries.keys()])
+      this.#failUnknown(at, this.#take(at) as ProposedEntry);
+  }
+
   /** Fails every entry with `error` (the host is closing). */
   failAll(error: Error): void {
     for (const at of [...this.#entries.keys()]) {

@@ -123,6 +123,9 @@ export class Replica {
   #ticksSinceExpiry = 0;
   #expiryInFlight = 0;
   #lastLeaderContact: number;
+  /** Monotonic ms when this replica last led (its proposals' age, once deposed). */
+  #ledAt = 0;
+  readonly #abandonAfterMs: number;
   #closed = false;
 
   constructor(options: ReplicaOptions) {
@@ -135,6 +138,7 @@ export class Replica {
       policy: options.policy?.(),
     });
     this.#lastLeaderContact = options.monotonic();
+    this.#abandonAfterMs = 3 * options.electionTicks * options.tickMs;
     this.node = new RaftNode({
       id: options.replicaId,
       voters: options.voters,
@@ -216,10 +220,24 @@ export class Replica {
 
   tick(): void {
     this.node.tick();
+    this.#abandonStaleProposals();
     if (++this.#ticksSinceExpiry >= this.#options.expiryEveryTicks) {
       this.#ticksSinceExpiry = 0;
       if (this.isLeader && this.#expiryInFlight === 0) this.#proposeExpiry();
     }
+  }
+
+  /**
+   * A leader deposed while cut off from the new one never hears what became of its
+   * proposals: once it has not led for a few election timeouts, they are answered as unknown
+   * (a retry with the same write id applies at most once) rather than left to the caller's
+   * deadline.
+   */
+  #abandonStaleProposals(): void {
+    const now = this.#options.monotonic();
+    if (this.isLeader) this.#ledAt = now;
+    else if (this.#proposals.pending && now - this.#ledAt > this.#abandonAfterMs)
+      this.#proposals.abandon();
   }
 
   step(message: Message): void {

@@ -99,6 +99,24 @@ describe('multi-raft host: failures', () => {
     expect(text((await c.host(oldLeader).get(key, { consistency: 'stale' }))?.value)).toBe('kept');
   });
 
+  it('answers a write left on a deposed, cut-off leader as unknown, without waiting for a deadline', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    const cutOff = c.leaderOf(1) as string;
+    const host = c.host(cutOff);
+    c.network.isolate(cutOff);
+    const pending = host.set({
+      op: 'set',
+      ...tag(),
+      key: keyOf(host, 1, 'lost'),
+      value: bytes('v'),
+    });
+    // Check-quorum deposes it within an election timeout; three more and the write is given up.
+    await expect(pending).rejects.toBeInstanceOf(OutcomeUnknownError);
+    expect(host.stats(1).role).not.toBe('leader');
+  });
+
   it('does not wait to hand away a shard that has no other voter', async () => {
     cluster = new HostCluster({}, 1, [{ shardId: 1, replicas: [{ replicaId: 1, node: 'n1' }] }]);
     const c = cluster;
