@@ -38,6 +38,8 @@ export class MetadataStore {
   readonly #host: MultiRaftHost;
   readonly #clientId: string;
   #seq = 0;
+  /** The last map decoded, by the version of its entry: nodes look every 100 ms. */
+  #decoded: { version: number; map: ClusterMap } | undefined;
 
   /** `clientId` names this node's writes to the metadata group (unique per process). */
   constructor(host: MultiRaftHost, clientId: string) {
@@ -64,7 +66,10 @@ export class MetadataStore {
   local(): ClusterMap | undefined {
     if (!this.isMember) return undefined;
     const entry = this.#host.replica(METADATA_SHARD).store.getEntry(MAP_KEY, Date.now());
-    return entry === undefined ? undefined : decodeClusterMap(entry.value);
+    if (entry === undefined) return undefined;
+    if (this.#decoded?.version !== entry.version)
+      this.#decoded = { version: entry.version, map: decodeClusterMap(entry.value) };
+    return this.#decoded.map;
   }
 
   /** Writes a new cluster's first map, unless one is there already. Rejects off the leader. */
