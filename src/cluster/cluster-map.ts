@@ -55,13 +55,19 @@ export interface FoundingOptions {
   readonly replicationFactor: number;
 }
 
+/** What no process is: the founders' entries carry it, so any later join by one is a restart. */
+export const FOUNDING_PROCESS = '';
+
 /**
  * The map a new cluster starts with. The metadata group's replicas are on the first nodes by
  * id (every founder can compute them before it knows the others' configurations); the data
- * shards are placed across nodes and regions by `planShards`.
+ * shards are placed across nodes and regions by `planShards`. Founders may have seen
+ * different processes of a founder that restarted while founding: the map records none.
  */
 export function foundingMap(options: FoundingOptions): ClusterMap {
-  const nodes = [...options.nodes].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  const nodes = [...options.nodes]
+    .map((n) => ({ ...n, process: FOUNDING_PROCESS }))
+    .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
   const factor = Math.min(options.replicationFactor, nodes.length);
   const replicaIdOf = (node: string) => nodes.findIndex((n) => n.nodeId === node) + 1;
   const shard = (shardId: number, slots: readonly SlotRange[], on: readonly string[]) => ({

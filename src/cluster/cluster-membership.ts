@@ -8,6 +8,7 @@
 // `Probe` when it has not, and hands each new epoch to the host and the transport.
 
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { GrpcPeerTransport } from '../transport/grpc-peer-transport.ts';
@@ -19,6 +20,7 @@ import {
   withJoinedNode,
 } from './cluster-map.ts';
 import {
+  type FoundingPlan,
   type JoinReply,
   type LeaderOfShard,
   type LeadershipReport,
@@ -67,6 +69,8 @@ export class ClusterMembership implements MembershipHandlers {
   #lastReport = 0;
   #reported = '';
   #reporting = false;
+  /** The founders' introductions, as this node recorded them while founding. */
+  readonly #introduced = new Map<string, NodeIntro>();
   #closed = false;
 
   constructor(options: ClusterMembershipOptions) {
@@ -94,7 +98,18 @@ export class ClusterMembership implements MembershipHandlers {
   // ---- The Membership service's handlers.
 
   probe(): ProbeReply {
-    return { node: this.#options.self, map: this.#map ?? null, leaders: this.leaders() };
+    return {
+      node: this.#options.self,
+      plan: this.#plan,
+      map: this.#map ?? null,
+      introduced: [...this.#introduced.values()],
+      leaders: this.leaders(),
+    };
+  }
+
+  get #plan(): FoundingPlan {
+    const { dataShards, replicationFactor } = this.#options;
+    return { dataShards, replicationFactor };
   }
 
   async join(node: NodeIntro): Promise<JoinReply> {
@@ -146,9 +161,11 @@ export class ClusterMembership implements MembershipHandlers {
       return this.#join([...founders.values()]);
     }
     const names = [...founders.keys()].sort();
-    // The cluster's identity follows from its founding list: the same list, the same cluster.
+    // The cluster's identity follows from its founding list and plan: the same, the same cluster.
+    const { dataShards, replicationFactor } = this.#plan;
     const clusterId = `rc-${createHash('sha256')
       .update(names.map((n) => `${n}=${founders.get(n)}`).join(','))
+      .update(`/${dataShards}/${replicationFactor}`)
       .digest('hex')
       .slice(0, 12)}`;
     const founding = foundingMap({
@@ -165,10 +182,13 @@ export class ClusterMembership implements MembershipHandlers {
       if (metadata.isLeader) await metadata.found(founding).catch(() => {});
       return metadata.isMember ? metadata.local() : this.#probeMembers(founding);
     });
-    if (stored.clusterId !== clusterId) {
-      throw new Error(`the founders disagree on the cluster: ${stored.clusterId} != ${clusterId}`);
+    // Founders agree on their introductions and plan, and compute the same founding map; what
+    // the metadata group holds must be that map, or a later one of the same cluster.
+    const same = stored.epoch === 1 ? isDeepStrictEqual(stored, founding) : true;
+    if (stored.clusterId !== clusterId || !same) {
+      throw new Error(`the founders disagree on the founding map (cluster ${stored.clusterId})`);
     }
-    // Every founder starts the data shards from the same founding map, whatever came since.
+    // Every founder starts the data shards from that same founding map, whatever came since.
     this.#apply(founding, true);
     this.#apply(stored, false);
     logger.info({ clusterId, founders: names }, 'cluster founded');
@@ -178,17 +198,26 @@ export class ClusterMembership implements MembershipHandlers {
   /** Every founder's own account of itself, or 'exists' if one already knows a cluster. */
   async #introduceFounders(): Promise<NodeIntro[] | 'exists'> {
     const { founders, self } = this.#options;
-    const intros = new Map<string, NodeIntro>([[self.nodeId, self]]);
+    const intros = this.#introduced;
+    intros.set(self.nodeId, self);
     let exists = false;
     await this.#until('the other founders', async () => {
       for (const [nodeId, address] of founders) {
         if (intros.has(nodeId)) continue;
         const reply = await this.#probe(address);
         if (reply === undefined) continue;
-        if (reply.map !== null) exists = true;
         if (reply.node.nodeId !== nodeId) {
           throw new Error(`${address} is node ${reply.node.nodeId}, not founder ${nodeId}`);
         }
+        const mismatch = planMismatch(this.#plan, reply.plan);
+        if (mismatch !== undefined) {
+          throw new Error(`founder ${nodeId} was started with ${mismatch}: start all alike`);
+        }
+        // A cluster exists, or is being founded with an earlier process of this node (which
+        // may have voted): this one has lost that state and must join as a new incarnation.
+        const seen = reply.introduced.find((intro) => intro.nodeId === self.nodeId);
+        if (reply.map !== null || (seen !== undefined && seen.process !== self.process))
+          exists = true;
         intros.set(nodeId, reply.node);
       }
       return exists || intros.size === founders.size ? true : undefined;
@@ -238,8 +267,11 @@ export class ClusterMembership implements MembershipHandlers {
     if (map === undefined || this.#polling || performance.now() - this.#lastPoll < POLL_MS) return;
     this.#polling = true;
     this.#lastPoll = performance.now();
-    void this.#probeMembers(map)
+    this.#probeMembers(map)
       .then((newer) => newer !== undefined && this.#apply(newer, false))
+      .catch((error: Error) =>
+        this.#options.logger.warn({ err: error }, 'a polled map was refused'),
+      )
       .finally(() => {
         this.#polling = false;
       });
@@ -356,4 +388,11 @@ export class ClusterMembership implements MembershipHandlers {
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
   }
+}
+
+/** How `theirs` differs from `ours`, in flags; undefined when they agree. */
+function planMismatch(ours: FoundingPlan, theirs: FoundingPlan): string | undefined {
+  if (theirs.dataShards === ours.dataShards && theirs.replicationFactor === ours.replicationFactor)
+    return undefined;
+  return `--shards ${theirs.dataShards} --replication-factor ${theirs.replicationFactor} (this node: --shards ${ours.dataShards} --replication-factor ${ours.replicationFactor})`;
 }

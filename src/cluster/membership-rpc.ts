@@ -19,9 +19,18 @@ export interface LeaderOfShard {
   readonly node: string;
 }
 
+/** How a founder was told to shape the new cluster: all founders must agree. */
+export interface FoundingPlan {
+  readonly dataShards: number;
+  readonly replicationFactor: number;
+}
+
 export interface ProbeReply {
   readonly node: NodeIntro;
+  readonly plan: FoundingPlan;
   readonly map: ClusterMap | null;
+  /** The founders' introductions this node has recorded while founding. */
+  readonly introduced: readonly NodeIntro[];
   readonly leaders: readonly LeaderOfShard[];
 }
 

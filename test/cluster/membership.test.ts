@@ -1,10 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, expect, it } from 'vitest';
-import { MembershipClient } from '../../src/cluster/membership-rpc.ts';
+import { addMembershipService, MembershipClient } from '../../src/cluster/membership-rpc.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { type RunningNode, startNode } from '../../src/server/node.ts';
 import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
+import { bind } from '../../src/transport/grpc-peer-transport.ts';
 import { ClusterCalls, freePort } from '../support/node-processes.ts';
 
 const silent = pino({ level: 'silent' });
@@ -110,3 +111,39 @@ it('founds a cluster whose map lives in the metadata group, and takes in a node 
     });
   }
 }, 30_000);
+
+it('refuses to found a cluster with a founder started with another plan', async () => {
+  // A stand-in founder that answers probes as a node started with --shards 5 would.
+  const other = new grpc.Server();
+  addMembershipService(other, {
+    probe: () => ({
+      node: { nodeId: 'n2', address: '', region: 'default', capacityBytes: 1 << 20, process: 'p' },
+      plan: { dataShards: 5, replicationFactor: 3 },
+      map: null,
+      introduced: [],
+      leaders: [],
+    }),
+    join: () => Promise.reject(new Error('not founded')),
+    reportLeaders: () => Promise.reject(new Error('not founded')),
+  });
+  const otherAddress = `127.0.0.1:${await bind(other, '127.0.0.1:0')}`;
+  const address = `127.0.0.1:${await freePort()}`;
+  const initial = `n1=${address},n2=${otherAddress}`;
+  try {
+    await expect(
+      startNode(
+        loadConfig(
+          ['--node-id', 'n1', '--listen', address, '--shards', '3'].concat([
+            '--bootstrap',
+            '--initial-nodes',
+            initial,
+          ]),
+          {},
+        ),
+        silent,
+      ),
+    ).rejects.toThrow(/founder n2 was started with --shards 5 .* start all alike/);
+  } finally {
+    other.forceShutdown();
+  }
+});
