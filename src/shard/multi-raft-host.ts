@@ -350,7 +350,10 @@ export class MultiRaftHost {
   #reconfigure(): void {
     for (const replica of this.#replicas.values()) {
       if (!replica.isLeader) continue;
-      const change = nextConfChange(replica.node, this.#desired.get(replica.shardId) ?? []);
+      const nodes = this.#nodes.get(replica.shardId);
+      const change = nextConfChange(replica.node, this.#desired.get(replica.shardId) ?? [], (id) =>
+        nodes?.get(id),
+      );
       if (change !== undefined) replica.node.proposeConfChange(change);
     }
   }

@@ -208,45 +208,14 @@ describe('multi-raft host: failures', () => {
     for (const node of nodes) expect(state(node)).toEqual(state(leaderNode));
   });
 
-  it('takes back a node that lost its state as new incarnations: learner, caught up, promoted, old one removed', async () => {
+  it('takes back a node that lost its state as new incarnations: old one removed, learner, caught up, promoted', async () => {
     cluster = new HostCluster();
     const c = cluster;
     await c.waitForLeaders();
     const acknowledged = await writeToEveryShard(c, 20);
     await c.host('n3').close();
-    // The map gives n3's replicas fresh ids (4); it comes back empty, knowing no voters.
-    const placement = SHARDS.map((shardId) => ({
-      shardId,
-      replicas: [
-        { replicaId: 1, node: 'n1' },
-        { replicaId: 2, node: 'n2' },
-        { replicaId: 4, node: 'n3' },
-      ],
-    }));
-    const update = {
-      shards: placement,
-      slotShards: evenSlotTable(SHARDS),
-      capacityOf: () => 1 << 20,
-      founding: false,
-    };
-    const reborn = new MultiRaftHost({
-      node: 'n3',
-      transport: c.network.connect('n3'),
-      capacityBytes: 1 << 20,
-      clock: { now: () => Date.now(), monotonic: () => performance.now() },
-      random: new SeededRandom(99),
-    });
-    c.hosts.set('n3', reborn);
-    for (const host of c.hosts.values()) host.applyPlacement(update);
-    await waitFor(() =>
-      SHARDS.every((shardId) => {
-        const leader = c.leaderOf(shardId, ['n1', 'n2']);
-        if (leader === undefined) return false;
-        const raft = c.host(leader).replica(shardId).node;
-        const conf = raft.confStateAt(raft.log.committed);
-        return conf.voters.toSorted().join() === '1,2,4' && conf.learners.length === 0;
-      }),
-    );
+    const reborn = rejoin(c, 'n3', 4);
+    await waitForVoters(c, '1,2,4');
     for (const [key, value] of acknowledged) {
       const shardId = reborn.shardOf(key);
       await waitFor(() => reborn.replica(shardId).store.getEntry(key, Date.now()) !== undefined);
@@ -254,7 +223,75 @@ describe('multi-raft host: failures', () => {
     }
     expect(reborn.stats(1).replicaId).toBe(4);
   });
+
+  it('keeps a quorum when the node dies again right after its new incarnation became a voter', async () => {
+    cluster = new HostCluster();
+    const c = cluster;
+    await c.waitForLeaders();
+    await c.host('n3').close();
+    const first = rejoin(c, 'n3', 4);
+    // The moment the new incarnation votes in shard 1, its node dies again.
+    await waitFor(() => {
+      const leader = c.leaderOf(1, ['n1', 'n2']);
+      return leader !== undefined && c.host(leader).replica(1).node.voters.includes(4);
+    });
+    await first.close();
+    // The dead old incarnation was removed before it: two of three voters live, a quorum.
+    const acknowledged = await writeToEveryShard(c, 5);
+    const second = rejoin(c, 'n3', 5);
+    await waitForVoters(c, '1,2,5');
+    for (const [key, value] of acknowledged) {
+      const shardId = second.shardOf(key);
+      await waitFor(() => second.replica(shardId).store.getEntry(key, Date.now()) !== undefined);
+      expect(text((await second.get(key, { consistency: 'stale' }))?.value)).toBe(value);
+    }
+  });
 });
+
+/**
+ * `node` comes back empty, knowing no voters, and the map gives its replicas the fresh id
+ * `replicaId` in every shard; every host takes that map.
+ */
+function rejoin(c: HostCluster, node: string, replicaId: number): MultiRaftHost {
+  const placement = SHARDS.map((shardId) => ({
+    shardId,
+    replicas: [
+      { replicaId: 1, node: 'n1' },
+      { replicaId: 2, node: 'n2' },
+      { replicaId, node },
+    ],
+  }));
+  const reborn = new MultiRaftHost({
+    node,
+    transport: c.network.connect(node),
+    capacityBytes: 1 << 20,
+    clock: { now: () => Date.now(), monotonic: () => performance.now() },
+    random: new SeededRandom(replicaId * 7),
+  });
+  c.hosts.set(node, reborn);
+  const update = {
+    shards: placement,
+    slotShards: evenSlotTable(SHARDS),
+    capacityOf: () => 1 << 20,
+    founding: false,
+  };
+  for (const [name, host] of c.hosts)
+    if (name !== node || host === reborn) host.applyPlacement(update);
+  return reborn;
+}
+
+/** Until every shard's leader (on n1 or n2) has committed exactly `voters` and no learner. */
+function waitForVoters(c: HostCluster, voters: string): Promise<void> {
+  return waitFor(() =>
+    SHARDS.every((shardId) => {
+      const leader = c.leaderOf(shardId, ['n1', 'n2']);
+      if (leader === undefined) return false;
+      const raft = c.host(leader).replica(shardId).node;
+      const conf = raft.confStateAt(raft.log.committed);
+      return conf.voters.toSorted().join() === voters && conf.learners.length === 0;
+    }),
+  );
+}
 
 /** `count` acknowledged writes to each shard, through its leader: key → value. */
 async function writeToEveryShard(c: HostCluster, count: number): Promise<Map<string, string>> {

@@ -4,25 +4,29 @@ import type { NodeId } from '../../src/raft/types.ts';
 import { nextConfChange } from '../../src/shard/reconfigure.ts';
 
 /**
- * A replica that lost its state (`old`) being replaced by a new incarnation (`fresh`), as a
- * node's host drives it through the leader (ARCHITECTURE.md, invariant 6): add the fresh one
- * as a learner, promote it once it has caught up, then remove the old one. One change at a
- * time: the leader refuses the next until the previous is committed.
+ * A replica being replaced by a new incarnation (`fresh`), as a node's host drives it through
+ * the leader (ARCHITECTURE.md, invariant 6): one that lost its state (`old`, on the same node)
+ * is removed first, then the fresh one added as a learner and promoted once caught up; one
+ * moved to another node is removed last. One change at a time: the leader refuses the next
+ * until the previous is committed.
  */
 export interface Replacement {
   readonly old: NodeId;
   readonly fresh: NodeId;
+  /** The old one lost its state and the fresh one runs where it ran (not a move elsewhere). */
+  readonly sameNode: boolean;
 }
 
 /** The change to ask `leader` for next, if any is due now: the host's own reconfiguration. */
 export function nextReplacementStep(
   leader: RaftNode,
-  { old, fresh }: Replacement,
+  { old, fresh, sameNode }: Replacement,
 ): ConfChange | undefined {
   const members = [...leader.voters, ...leader.learners, fresh];
   return nextConfChange(
     leader,
     members.filter((id, i) => id !== old && members.indexOf(id) === i),
+    (id) => (sameNode && id === old ? `node of ${fresh}` : `node of ${id}`),
   );
 }
 

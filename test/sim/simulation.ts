@@ -444,7 +444,7 @@ export class Simulation {
     }
     const fresh = this.#nextId++;
     this.#addReplica(fresh, []);
-    this.#replacement = { old: id, fresh };
+    this.#replacement = { old: id, fresh, sameNode: true };
   }
 
   /**
@@ -456,7 +456,7 @@ export class Simulation {
     const old = this.#random.pick(voters);
     const fresh = this.#nextId++;
     this.#addReplica(fresh, []);
-    this.#replacement = { old, fresh };
+    this.#replacement = { old, fresh, sameNode: false };
     this.#stats.moves++;
   }
 
