@@ -246,7 +246,7 @@ export class MultiRaftHost {
 
   /**
    * Asks this node's replica of `shardId` to hand leadership to the replica on `target`, or
-   * to the follower whose log matches furthest when none is named.
+   * when none is named to a follower heard from lately whose log matches furthest.
    */
   transferLeadership(shardId: number, target?: NodeName): TransferResult {
     const replica = this.#replica(shardId);
@@ -256,10 +256,12 @@ export class MultiRaftHost {
     for (const replicaId of replica.node.voters) {
       const node = nodes.get(replicaId);
       if (replicaId === replica.replicaId || node === undefined) continue;
-      const match = replica.node.progress(replicaId)?.match ?? -1;
-      if (target === undefined ? match > best : node === target) {
+      // Unnamed: a follower heard from lately (not a dead one), then the furthest matched.
+      const progress = replica.node.progress(replicaId);
+      const score = (progress?.recentActive ? 2 ** 52 : 0) + (progress?.match ?? -1);
+      if (target === undefined ? score > best : node === target) {
         to = replicaId;
-        best = match;
+        best = score;
       }
     }
     const result = to === NONE ? 'not-a-voter' : replica.node.transferLeadership(to);
