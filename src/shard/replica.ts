@@ -273,8 +273,13 @@ export class Replica {
       `snapshot data at ${store.appliedIndex} for a snapshot at ${transfer.snapshot.index}`,
     );
     if (this.#closed) return;
+    // Kept only if the core takes the snapshot: a stale one refused while an accepted one
+    // waits for its `Ready` must not take that one's place.
+    const waiting = this.#incoming;
     this.#incoming = store;
     this.step(transfer.message);
+    if (this.node.log.pendingSnapshot()?.index !== transfer.snapshot.index)
+      this.#incoming = waiting;
     this.#options.wake();
   }
 
