@@ -29,7 +29,10 @@ export interface CacheClientOptions {
   readonly deadlineMs?: number;
   /** One attempt's timeout, ms, when the deadline leaves more (default 2000). */
   readonly attemptTimeoutMs?: number;
-  /** Not-leader answers followed per call at most (default 5). */
+  /**
+   * Not-leader answers followed in a row at most (default 5); then the call backs off and
+   * refreshes the cluster map before it tries again.
+   */
   readonly maxRedirects?: number;
   /** Bulkhead, retries and circuit breakers (see `ResilienceOptions` for the defaults). */
   readonly resilience?: Partial<ResilienceOptions>;
@@ -427,9 +430,8 @@ export class CacheClient {
    * console.log(map.shards.map((s) => `${s.id}: leader ${s.leader}`));
    * ```
    */
-  async clusterMap(): Promise<ClusterMapView> {
-    this.#checkOpen();
-    return (await this.#maps.refresh()).view;
+  async clusterMap(options?: CallOptions): Promise<ClusterMapView> {
+    return (await this.#maps.fetch(this.#deadline(options))).view;
   }
 
   /**

@@ -22,6 +22,9 @@ import { type Resilience, RetriableAttempt } from './resilience.ts';
 import { isNodeFailure } from './status-errors.ts';
 import { WriteIds } from './write-ids.ts';
 
+/** An attempt with less time than this before the deadline is not started (after a first). */
+const MIN_ATTEMPT_MS = 25;
+
 export interface ShardCall {
   readonly op: OpKind;
   readonly shardId: number;
@@ -32,7 +35,7 @@ export interface ShardCall {
 }
 
 export interface CallRunnerOptions {
-  /** Not-leader answers followed per call at most (default 5). */
+  /** Not-leader answers followed in a row at most, before a backoff (default 5). */
   readonly maxRedirects: number;
   /** One attempt's timeout, ms, when the deadline leaves more (default 2000). */
   readonly attemptTimeoutMs: number;
@@ -41,7 +44,6 @@ export interface CallRunnerOptions {
 interface CallState {
   readonly call: ShardCall;
   attempts: number;
-  redirects: number;
   /** An attempt of this write may have applied, and no answer since has told. */
   maybeApplied: boolean;
   /** The write's request with its current write id. */
@@ -78,7 +80,6 @@ export class CallRunner {
     const state: CallState = {
       call,
       attempts: 0,
-      redirects: 0,
       maybeApplied: false,
       written: undefined,
       lastError: undefined,
@@ -103,9 +104,11 @@ export class CallRunner {
     if (this.#closed) throw new ClientClosedError();
     const table = await this.#maps.load(call.deadline);
     let address = table.target(call.shardId, state.attempts);
+    let hops = 0;
     for (;;) {
       const left = call.deadline - performance.now();
-      if (left <= 0)
+      // Too little time left for an answer: the last error says more than a timeout would.
+      if (left < (state.lastError ? MIN_ATTEMPT_MS : 1))
         throw state.lastError ?? new DeadlineExceededError(`${call.op} waited past its deadline`);
       try {
         const timeout = Math.min(left, this.#options.attemptTimeoutMs);
@@ -117,21 +120,20 @@ export class CallRunner {
         const error = thrown as RaftcacheError;
         state.lastError = error;
         if (error instanceof OutcomeUnknownError) state.maybeApplied = true;
-        if (error instanceof NotLeaderError) {
-          if (state.redirects >= this.#options.maxRedirects)
-            throw new NotLeaderError(
-              `${error.message}; gave up after ${state.redirects} redirects`,
-              error.leader,
-            );
-          state.redirects++;
-          if (error.leader && error.leader !== address) {
-            // Straight to the leader it names, no backoff.
-            table.noteLeader(call.shardId, error.leader);
-            this.#metrics.redirects++;
-            address = error.leader;
-            continue;
-          }
+        if (
+          error instanceof NotLeaderError &&
+          error.leader &&
+          error.leader !== address &&
+          hops < this.#options.maxRedirects
+        ) {
+          // Straight to the leader it names, no backoff.
+          hops++;
+          table.noteLeader(call.shardId, error.leader);
+          this.#metrics.redirects++;
+          address = error.leader;
+          continue;
         }
+        // A hint that cannot be followed (none, itself, too many hops) waits out a backoff.
         if (!isRetriable(error)) throw error;
         // The leader may have moved: ask around next time, with a fresh map.
         if (isNodeFailure(error) || error instanceof CircuitOpenError)

@@ -151,11 +151,15 @@ export class ClusterMapSource {
   }
 
   /**
-   * The current table; if there is none, fetched first, again and again until `deadline`
-   * (`performance.now()` time) while no node answers (a cluster may be starting).
+   * The current table; if there is none, fetched first (`fetch`). Deadlines are
+   * `performance.now()` times.
    */
   async load(deadline: number): Promise<RoutingTable> {
-    if (this.#table) return this.#table;
+    return this.#table ?? this.fetch(deadline);
+  }
+
+  /** A table fetched now, again and again until `deadline` while no node answers. */
+  async fetch(deadline: number): Promise<RoutingTable> {
     for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
       try {
         return await this.refresh();

@@ -37,7 +37,8 @@ export class UnavailableError extends RaftcacheError {
 
 /**
  * The node asked does not lead the key's shard. The SDK follows the leader it names by
- * itself; this reaches the caller only when redirects go on past the client's bound.
+ * itself; this reaches the caller only when the deadline passed while nodes kept naming
+ * leaders that could not be followed.
  */
 export class NotLeaderError extends RaftcacheError {
   /** The leader's address, when the node knew it. */

@@ -155,7 +155,9 @@ export class PipelineConnection implements Transport {
     };
     stream.on('response', noteStatus);
     stream.on('trailers', noteStatus);
-    stream.on('error', () => {});
+    stream.on('error', (error) => {
+      session.lastError ??= error;
+    });
     stream.on('close', () => {
       if (this.#stream === stream) this.#stream = undefined;
       this.#failWrittenTo(stream, session, ended);
