@@ -162,7 +162,7 @@ export class ClusterMapSource {
   async fetch(deadline: number): Promise<RoutingTable> {
     for (let delay = 50; ; delay = Math.min(delay * 2, 1_000)) {
       try {
-        return await this.refresh();
+        return await this.refresh(Math.max(1, deadline - performance.now()));
       } catch (error) {
         if (deadline - performance.now() <= delay) throw error;
         await new Promise((resolve) => setTimeout(resolve, delay));
@@ -170,19 +170,19 @@ export class ClusterMapSource {
     }
   }
 
-  /** A table fetched now (or just now, by another call). */
-  refresh(): Promise<RoutingTable> {
+  /** A table fetched now (or just now, by another call), each node asked waiting up to `timeoutMs`. */
+  refresh(timeoutMs = FETCH_TIMEOUT_MS): Promise<RoutingTable> {
     if (this.#fetching) return this.#fetching;
     if (this.#table && performance.now() - this.#fetchedAt < MIN_FETCH_INTERVAL_MS)
       return Promise.resolve(this.#table);
-    this.#fetching = this.#fetch().finally(() => {
+    this.#fetching = this.#fetch(Math.min(timeoutMs, FETCH_TIMEOUT_MS)).finally(() => {
       this.#fetching = undefined;
       this.#fetchedAt = performance.now();
     });
     return this.#fetching;
   }
 
-  async #fetch(): Promise<RoutingTable> {
+  async #fetch(timeoutMs: number): Promise<RoutingTable> {
     const known = shuffled(this.#table?.addresses ?? []);
     const candidates = [...new Set([...known, ...this.#seeds])];
     const failures: string[] = [];
@@ -191,7 +191,7 @@ export class ClusterMapSource {
       try {
         const reply = await Promise.any(
           wave.map((address) =>
-            this.#ask(address, FETCH_TIMEOUT_MS).catch((error: RaftcacheError) => {
+            this.#ask(address, timeoutMs).catch((error: RaftcacheError) => {
               failures.push(`${address}: ${error.message}`);
               throw error;
             }),
