@@ -7,7 +7,6 @@ import {
   ClientClosedError,
   type ClusterMapView,
   ClusterUnreachableError,
-  DeadlineExceededError,
   InvalidArgumentError,
   NotLeaderError,
   PartialFailureError,
@@ -329,37 +328,36 @@ describe('the SDK: bad input and failures as typed errors', () => {
     }
   });
 
-  it('a node that cannot be reached opens its circuit (CircuitOpenError) while other shards work', async () => {
+  it('a node that cannot be reached opens its circuit: calls to it then fail at once with CircuitOpenError, while other nodes answer', async () => {
     const { key, leader } = await keyAndLeader('breaker');
     const cutOff = new CacheClient({
       seeds: cluster.addresses.filter((a) => a !== leader),
       addressMap: { [leader]: `127.0.0.1:${await freePort()}` },
-      deadlineMs: 1_000,
+      // One attempt per call, so that each call meets the node once.
+      resilience: { maxAttempts: 1, breakerThreshold: 3, halfOpenAfterMs: 30_000 },
     });
     try {
-      const errors: RaftcacheError[] = [];
-      for (let i = 0; i < 3; i++) errors.push(await rejection(cutOff.get(key)));
-      for (const error of errors)
-        expect([CircuitOpenError, UnavailableError, DeadlineExceededError]).toContain(
-          error.constructor,
-        );
-      expect(errors.some((e) => e instanceof CircuitOpenError)).toBe(true);
-      // Shards led elsewhere are served meanwhile.
-      const map = await cutOff.clusterMap();
-      const elsewhere = map.shards.find((s) => s.leader && s.leader !== idOf(map, leader));
-      const keyElsewhere = Array.from({ length: 500 }, (_, i) => `elsewhere-${i}`).find(
-        (k) => shardOf(map, k) === elsewhere?.id,
-      ) as string;
-      expect((await cutOff.set(keyElsewhere, 'ok')).applied).toBe(true);
+      for (let i = 0; i < 3; i++) {
+        const error = await rejection(cutOff.get(key));
+        expect(error).toBeInstanceOf(UnavailableError);
+        expect(error.message).toMatch(/cannot reach .*ECONNREFUSED/);
+      }
+      const open = await rejection(cutOff.get(key));
+      expect(open).toBeInstanceOf(CircuitOpenError);
+      expect((open as CircuitOpenError).address).toBe(leader);
+      // The circuit is the node's own: the other nodes answer.
+      const stats = await cutOff.stats({ deadlineMs: 1_000 });
+      expect(stats.filter((n) => 'shards' in n).map((n) => n.address)).toEqual(
+        cluster.addresses.filter((a) => a !== leader),
+      );
+      expect(stats.find((n) => n.address === leader)).toMatchObject({
+        error: expect.any(RaftcacheError),
+      });
     } finally {
       await cutOff.close();
     }
   });
 });
-
-function idOf(map: ClusterMapView, address: string): string | undefined {
-  return map.nodes.find((n) => n.address === address)?.id;
-}
 
 describe('auto-pipelining', () => {
   it('requests issued together leave together: at 64 in flight, far fewer HTTP/2 DATA frames than requests', async () => {
