@@ -101,7 +101,8 @@ export class PipelineConnection implements Transport {
       );
     }
     this.#queue = [];
-    this.#session?.http2.close();
+    // The stream never ends by itself: close the connection now rather than wait for it.
+    this.#session?.http2.destroy();
   }
 
   /** Writes every queued request in one stream write. */
