@@ -1,15 +1,17 @@
 /**
  * `npm run bench:cluster`: SET and GET against a local 3-node cluster of separate processes
- * (as `npm start` runs it), over the Pipeline stream and over unary calls, 1 KB values over
- * 100,000 keys, at 64 and 256 operations in flight: ops/s and latency p50/p99/p999 (HDR
- * histograms, microseconds). Requests go to each key's shard leader, learned from the
- * not-leader hints. Prints a table and writes bench/results/cluster.json.
- * `--quick`: fewer operations.
+ * (as `npm start` runs it), 1 KB values over 100,000 keys, at 64 and 256 operations in
+ * flight: ops/s and latency p50/p99/p999 (HDR histograms, microseconds). Three drivers: raw
+ * gRPC over the Pipeline stream and over unary calls (requests go to each key's shard
+ * leader, learned from the not-leader hints), and the SDK (`CacheClient`, auto-pipelining,
+ * with its routing, retries and policies; its rows also give requests per stream write).
+ * Prints a table and writes bench/results/cluster.json. `--quick`: fewer operations.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as hdr from 'hdr-histogram-js';
+import { CacheClient } from '../src/client/index.ts';
 import { publicApi } from '../src/server/proto.ts';
 import { LEADER_METADATA_KEY } from '../src/server/status.ts';
 import { keySlot, slotsOf } from '../src/shard/key-slot.ts';
@@ -101,11 +103,7 @@ function keyOfShard(shard: number): string {
 const keyAt = (i: number) => `key-${i % KEYS}`;
 
 async function runUnary(op: 'Set' | 'Get', inFlight: number) {
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = newHistogram();
   let next = 0;
   let errors = 0;
   const started = performance.now();
@@ -130,11 +128,7 @@ async function runUnary(op: 'Set' | 'Get', inFlight: number) {
 }
 
 async function runPipeline(op: 'set' | 'get', inFlight: number) {
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
+  const histogram = newHistogram();
   const streams = new Map<string, Any>();
   const sentAt = new Map<string, number>();
   let next = 0;
@@ -180,6 +174,48 @@ async function runPipeline(op: 'set' | 'get', inFlight: number) {
   );
 }
 
+/** The SDK as an application uses it: `inFlight` calls at a time, each awaited. */
+async function runSdk(sdk: CacheClient, op: 'set' | 'get', inFlight: number) {
+  const histogram = newHistogram();
+  const before = sdk.metrics;
+  let next = 0;
+  let errors = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < OPERATIONS) {
+      const key = keyAt(next++);
+      const t = performance.now();
+      try {
+        if (op === 'set') await sdk.set(key, VALUE);
+        else await sdk.get(key);
+      } catch {
+        errors++;
+      }
+      histogram.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const after = sdk.metrics;
+  return {
+    ...summary(`sdk ${op.toUpperCase()}`, inFlight, histogram, performance.now() - started, errors),
+    requestsPerWrite: round1(
+      (after.pipelinedRequests - before.pipelinedRequests) /
+        (after.pipelineWrites - before.pipelineWrites),
+    ),
+    retries: after.retries - before.retries,
+  };
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+function newHistogram() {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
 function summary(
   name: string,
   inFlight: number,
@@ -199,13 +235,15 @@ function summary(
 }
 
 const children = startCluster();
+const sdk = new CacheClient({ seeds: nodes.map((n) => n.address) });
 try {
   await new Promise((resolve) => setTimeout(resolve, 1_500));
   await learnLeaders();
+  await sdk.connect();
   console.log(
     `cluster bench: 3 node processes, ${SHARDS} shards, ${OPERATIONS.toLocaleString('en-US')} ops per run, 1 KB values over ${KEYS.toLocaleString('en-US')} keys`,
   );
-  const results = [];
+  const results: (ReturnType<typeof summary> & { requestsPerWrite?: number })[] = [];
   for (const inFlight of [64, 256]) {
     for (const op of ['set', 'get'] as const) {
       results.push(await runPipeline(op, inFlight));
@@ -213,6 +251,10 @@ try {
     }
     for (const op of ['Set', 'Get'] as const) {
       results.push(await runUnary(op, inFlight));
+      console.log(`  ${results.at(-1)?.mode} @${inFlight} done`);
+    }
+    for (const op of ['set', 'get'] as const) {
+      results.push(await runSdk(sdk, op, inFlight));
       console.log(`  ${results.at(-1)?.mode} @${inFlight} done`);
     }
   }
@@ -225,11 +267,13 @@ try {
       'p99 µs': r.p99Us,
       'p999 µs': r.p999Us,
       errors: r.errors,
+      'req/write': r.requestsPerWrite ?? '',
     })),
   );
   console.log('targets (mission): 100,000 ops/s; p99 < 1 ms at 10,000 ops/s');
   console.log(`written to ${writeResults('cluster', results)}`);
 } finally {
+  await sdk.close();
   for (const client of clients.values()) client.close();
   for (const child of children) child.kill('SIGTERM');
 }

@@ -224,3 +224,17 @@ function validate(c: NodeConfig): string[] {
   }
   return problems;
 }
+
+/** Every setting as its flag, with its kind and default, one a line (for `--help`). */
+export function describeSettings(): string[] {
+  const flags = Object.entries(FIELDS).map(([name, kind]) => {
+    const fallback = (DEFAULTS as Readonly<Record<string, unknown>>)[name];
+    const shown = Array.isArray(fallback) ? fallback.join(',') : fallback;
+    return {
+      flag: kind === 'boolean' ? `--${kebab(name)}` : `--${kebab(name)} <${kind}>`,
+      fallback: shown === undefined || shown === '' || shown === false ? '' : `default ${shown}`,
+    };
+  });
+  const width = Math.max(...flags.map((f) => f.flag.length)) + 2;
+  return flags.map((f) => `${f.flag.padEnd(width)}${f.fallback}`.trimEnd());
+}
