@@ -1,17 +1,11 @@
 // The Cache service's per-key operations as the SDK sends them: their names on the Pipeline
 // stream (the `oneof` field) and as unary methods, and which of them write.
 
-export type OpKind = 'get' | 'set' | 'del' | 'mget' | 'mset' | 'expire' | 'ttl';
+import { CACHE_OPERATIONS, type PipelinedOperation } from '../server/proto.ts';
 
-export const UNARY_METHOD: Readonly<Record<OpKind, string>> = {
-  get: 'Get',
-  set: 'Set',
-  del: 'Del',
-  mget: 'MGet',
-  mset: 'MSet',
-  expire: 'Expire',
-  ttl: 'Ttl',
-};
+export type OpKind = PipelinedOperation;
+
+export const UNARY_METHOD = CACHE_OPERATIONS;
 
 const WRITES: ReadonlySet<OpKind> = new Set(['set', 'del', 'mset', 'expire']);
 

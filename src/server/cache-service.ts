@@ -6,6 +6,7 @@ import { type EntryInfo, InvalidCommandError } from '../cache/index.ts';
 import { METADATA_SHARD } from '../cluster/cluster-map.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { Consistency } from '../shard/replica.ts';
+import { CACHE_OPERATIONS, type CacheMethod } from './proto.ts';
 import {
   delRequest,
   expireRequest,
@@ -41,18 +42,10 @@ const CONSISTENCY: Readonly<Record<WireConsistency, Consistency>> = {
 type Wire = any;
 
 type Operation = (request: Wire) => Promise<unknown>;
-type OperationName = 'Get' | 'Set' | 'Del' | 'MGet' | 'MSet' | 'Expire' | 'Ttl';
+type OperationName = CacheMethod;
 
 /** Pipeline requests name their operation by the `oneof` field set. */
-const PIPELINED: Readonly<Record<string, OperationName>> = {
-  get: 'Get',
-  set: 'Set',
-  del: 'Del',
-  mget: 'MGet',
-  mset: 'MSet',
-  expire: 'Expire',
-  ttl: 'Ttl',
-};
+const PIPELINED: Readonly<Record<string, OperationName | undefined>> = CACHE_OPERATIONS;
 
 /** A unary handler from an operation; any error becomes its status. */
 function unary(context: CacheServiceContext, run: Operation): grpc.handleUnaryCall<Wire, unknown> {

@@ -17,6 +17,23 @@ export const PROTO_LOADER_OPTIONS = {
   oneofs: true,
 };
 
+/**
+ * The Cache service's per-key operations: the `oneof` field that names each on the Pipeline
+ * stream, and its unary method.
+ */
+export const CACHE_OPERATIONS = {
+  get: 'Get',
+  set: 'Set',
+  del: 'Del',
+  mget: 'MGet',
+  mset: 'MSet',
+  expire: 'Expire',
+  ttl: 'Ttl',
+} as const;
+
+export type PipelinedOperation = keyof typeof CACHE_OPERATIONS;
+export type CacheMethod = (typeof CACHE_OPERATIONS)[PipelinedOperation];
+
 interface RaftcachePackage {
   readonly raftcache: {
     readonly v1: {
