@@ -103,7 +103,8 @@ export class CallRunner {
     }
     if (this.#closed) throw new ClientClosedError();
     const table = await this.#maps.load(call.deadline);
-    let address = table.target(call.shardId, state.attempts);
+    const stale = (call.request as { consistency?: string }).consistency === 'STALE';
+    let address = table.target(call.shardId, state.attempts, stale);
     let hops = 0;
     for (;;) {
       const left = call.deadline - performance.now();

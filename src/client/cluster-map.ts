@@ -40,6 +40,8 @@ export class RoutingTable {
   readonly view: ClusterMapView;
   readonly #shardOfSlot: Int32Array;
   readonly #addressOf: ReadonlyMap<string, string>;
+  /** Turns the replica a stale read goes to. */
+  #spread = 0;
   readonly #replicas: ReadonlyMap<number, readonly string[]>;
   readonly #leaders = new Map<number, string>();
 
@@ -73,14 +75,17 @@ export class RoutingTable {
     return shard;
   }
 
-  /** The address to send a shard's requests to: its leader if known, else one of its replicas. */
-  target(shardId: number, attempt: number): string {
+  /**
+   * The address to send a shard's requests to: its leader if known, else one of its replicas.
+   * A stale read (`anyReplica`) is spread over all the replicas, which answer it themselves.
+   */
+  target(shardId: number, attempt: number, anyReplica = false): string {
     const leader = this.#leaders.get(shardId);
-    if (leader) return leader;
+    if (leader && !anyReplica) return leader;
     const replicas = this.#replicas.get(shardId) ?? [];
     if (replicas.length === 0)
       throw new InternalError(`shard ${shardId} has no replica in the cluster map`);
-    return replicas[attempt % replicas.length];
+    return replicas[(attempt + (anyReplica ? this.#spread++ : 0)) % replicas.length];
   }
 
   noteLeader(shardId: number, address: string): void {

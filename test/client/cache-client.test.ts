@@ -213,6 +213,27 @@ describe('the SDK against three node processes: every call', () => {
     }
   });
 
+  it('stale reads are spread over every replica of the shard, which answer them themselves', async () => {
+    await cache.set('spread', 'out');
+    const hitsByNode = async () => {
+      const shard = (await cache.clusterMap()).shards.find((s) =>
+        s.slots.some((r) => r.first <= keySlot('spread') && keySlot('spread') <= r.last),
+      );
+      return new Map(
+        (await cache.stats()).map((node) => [
+          node.nodeId,
+          'shards' in node ? (node.shards.find((s) => s.shardId === shard?.id)?.hits ?? 0) : 0,
+        ]),
+      );
+    };
+    const before = await hitsByNode();
+    for (let i = 0; i < 30; i++)
+      expect(await cache.getString('spread', { consistency: 'stale' })).toBe('out');
+    const after = await hitsByNode();
+    const servedBy = [...after].filter(([node, hits]) => hits > (before.get(node) ?? 0));
+    expect(servedBy).toHaveLength(3);
+  });
+
   it('unary mode (for debugging) serves the same calls over one gRPC call each', async () => {
     const unary = new CacheClient({ seeds: cluster.addresses, mode: 'unary' });
     try {
