@@ -56,6 +56,8 @@ const ONLY = flags.only?.split(',');
 const KEYS = 100_000;
 const SHARDS = 16;
 const VALUE = Buffer.alloc(1024, 7);
+/** A run with no reply for this long has lost a request. */
+const STALL_MS = 30_000;
 const BASE_PORT = Number(process.env.RAFTCACHE_BENCH_PORT ?? 7601);
 const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${BASE_PORT + i - 1}` }));
 
@@ -233,12 +235,20 @@ async function runPipeline(
   let done = 0;
   let maxOutstanding = 0;
   const started = performance.now();
-  await new Promise<void>((resolve) => {
+  let lastReply = started;
+  let watchdog: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve, reject) => {
+    // A request never answered would hang the run: give up, saying so.
+    watchdog = setInterval(() => {
+      if (performance.now() - lastReply < STALL_MS) return;
+      reject(new Error(`no reply for ${STALL_MS / 1000} s, ${pending.size} requests pending`));
+    }, 1_000);
     const streamTo = (address: string) => {
       let stream = streams.get(address);
       if (stream) return stream;
       stream = clients.get(address).Pipeline();
       stream.on('data', (reply: Any) => {
+        lastReply = performance.now();
         const tag = Number(reply.tag);
         const request = pending.get(tag) as { due: number; shard: number; key: string };
         if (reply.reply === 'status') {
@@ -281,7 +291,7 @@ async function runPipeline(
       if (next < operations) setTimeout(tick, 1);
     };
     tick();
-  });
+  }).finally(() => clearInterval(watchdog));
   for (const stream of streams.values()) stream.end();
   const ms = performance.now() - started;
   const concurrency = 'inFlight' in pace ? String(pace.inFlight) : `${pace.rate}/s open`;

@@ -48,7 +48,7 @@ export function startInProcess(shards: number): InProcessCluster {
     async leaderFor(key) {
       const shardId = hosts[0].shardOf(key);
       for (;;) {
-        const leader = hosts.find((host) => host.stats(shardId).role === 'leader');
+        const leader = hosts.find((host) => host.replica(shardId).isLeader);
         if (leader) return leader;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
