@@ -86,7 +86,8 @@ function startCluster(): ChildProcess[] {
         String(SHARDS),
       ],
       {
-        stdio: 'ignore',
+        // A node's own errors (a crash) show on this process's stderr.
+        stdio: ['ignore', 'ignore', 'inherit'],
         env: { ...process.env, RAFTCACHE_LOG_LEVEL: 'warn' },
       },
     ),
@@ -264,7 +265,9 @@ async function runPipeline(
         if (++done === operations) resolve();
         else if ('inFlight' in pace && next < operations) send(performance.now());
       });
-      stream.on('error', () => {});
+      stream.on('error', (error: Error) =>
+        reject(new Error(`the Pipeline stream to ${address} failed: ${error.message}`)),
+      );
       streams.set(address, stream);
       return stream;
     };
@@ -450,10 +453,20 @@ const results = [];
 const clusterModes = ['pipeline-set', 'pipeline-get', 'unary-set', 'unary-get'];
 if (clusterModes.some(wanted)) {
   const children = startCluster();
-  const exited = children.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  let stopping = false;
+  const exited = children.map(
+    (child, i) =>
+      new Promise((resolve) =>
+        child.once('exit', (code, signal) => {
+          if (!stopping) console.error(`node ${nodes[i].id} exited (${code ?? signal}) mid-run`);
+          resolve(code);
+        }),
+      ),
+  );
   try {
     results.push(...(await clusterRuns(children)));
   } finally {
+    stopping = true;
     for (const client of clients.values()) client.close();
     for (const child of children) child.kill('SIGTERM');
     // A node writes its CPU profile as it exits.
