@@ -16,6 +16,10 @@
  *   stalled sender cannot hide a stall (no coordinated omission).
  * - `--cpu-prof DIR`: the node processes write V8 CPU profiles to DIR when they stop.
  *
+ * Then the floor: the same Pipeline load against one process that answers every request at
+ * once, with the real .proto, grpc-js and reply writer but no Raft, peers or store (modes
+ * `echo-set`, `echo-get`): what a gRPC hop into a process and back costs on this machine.
+ *
  * Last come the same SETs and GETs against three hosts in this one process, called directly
  * over the in-memory network (modes `in-process-set`, `in-process-get`): the baseline of what
  * the hosts, Raft and the store cost without gRPC and processes (their CPU column is the
@@ -94,10 +98,12 @@ function startCluster(): ChildProcess[] {
   );
 }
 
+/** The echo process of the floor runs (see support/echo-node.ts). */
+const ECHO_ADDRESS = `127.0.0.1:${BASE_PORT + 9}`;
 const clients = new Map(
-  nodes.map((n) => [
-    n.address,
-    new publicApi.Cache(n.address, grpc.credentials.createInsecure()) as Any,
+  [...nodes.map((n) => n.address), ECHO_ADDRESS].map((address) => [
+    address,
+    new publicApi.Cache(address, grpc.credentials.createInsecure()) as Any,
   ]),
 );
 /** Shard → leader address, learned from answers. */
@@ -218,6 +224,28 @@ async function runUnary(op: Op, inFlight: number) {
   return summary(`unary ${op.toUpperCase()}`, String(inFlight), tally, performance.now() - started);
 }
 
+/** Where a Pipeline run sends its requests. */
+interface PipelineTarget {
+  /** The rows' label: `pipeline` for the cluster, `echo` for the floor. */
+  readonly label: string;
+  /** The address for requests to a shard. */
+  readonly addressOf: (shard: number) => string;
+  /** Whether SET versions are raft indexes (so count log entries). */
+  readonly versionsAreIndexes: boolean;
+}
+
+const CLUSTER: PipelineTarget = {
+  label: 'pipeline',
+  addressOf: (shard) => leaders.get(shard) as string,
+  versionsAreIndexes: true,
+};
+
+const ECHO: PipelineTarget = {
+  label: 'echo',
+  addressOf: () => ECHO_ADDRESS,
+  versionsAreIndexes: false,
+};
+
 /**
  * Pipeline streams, one per leader node. `pace` decides when request i may go: closed loop
  * (a new request as each reply comes back, `inFlight` at a time) or open loop (at a fixed
@@ -226,6 +254,7 @@ async function runUnary(op: Op, inFlight: number) {
 async function runPipeline(
   op: Op,
   pace: { inFlight: number } | { rate: number },
+  target = CLUSTER,
   operations = OPERATIONS,
 ) {
   const tally = new Tally();
@@ -259,7 +288,9 @@ async function runPipeline(
             return;
           }
           tally.errors++;
-        } else if (op === 'set') tally.wrote(request.shard, reply.set.version);
+        } else if (op === 'set' && target.versionsAreIndexes) {
+          tally.wrote(request.shard, reply.set.version);
+        }
         tally.record(request.due);
         pending.delete(tag);
         if (++done === operations) resolve();
@@ -272,7 +303,7 @@ async function runPipeline(
       return stream;
     };
     const write = (tag: number, key: string, shard: number) =>
-      streamTo(leaders.get(shard) as string).write(
+      streamTo(target.addressOf(shard)).write(
         op === 'set' ? { tag, set: { key, value: VALUE } } : { tag, get: { key } },
       );
     const send = (due: number) => {
@@ -299,7 +330,7 @@ async function runPipeline(
   const ms = performance.now() - started;
   const concurrency = 'inFlight' in pace ? String(pace.inFlight) : `${pace.rate}/s open`;
   return {
-    ...summary(`pipeline ${op.toUpperCase()}`, concurrency, tally, ms, operations),
+    ...summary(`${target.label} ${op.toUpperCase()}`, concurrency, tally, ms, operations),
     maxOutstanding,
   };
 }
@@ -407,7 +438,7 @@ async function clusterRuns(children: readonly ChildProcess[]) {
   await learnLeaders();
   // Warm-up, unmeasured: the first thousands of requests run before the JIT has compiled
   // the hot paths of the nodes and of this generator.
-  for (const op of ['set', 'get'] as const) await runPipeline(op, { inFlight: 64 }, 5_000);
+  for (const op of ['set', 'get'] as const) await runPipeline(op, { inFlight: 64 }, CLUSTER, 5_000);
   for (const inFlight of IN_FLIGHT) {
     for (const op of ['set', 'get'] as const) {
       if (!wanted(`pipeline-${op}`)) continue;
@@ -446,33 +477,72 @@ async function inProcessRuns() {
   return results;
 }
 
-console.log(
-  `cluster bench: 3 node processes, ${SHARDS} shards, ${OPERATIONS.toLocaleString('en-US')} ops per run, 1 KB values over ${KEYS.toLocaleString('en-US')} keys`,
-);
-const results = [];
-const clusterModes = ['pipeline-set', 'pipeline-get', 'unary-set', 'unary-get'];
-if (clusterModes.some(wanted)) {
-  const children = startCluster();
+/** Runs `run` while `processes` live; a process that exits before the end says so. */
+async function whileRunning<T>(
+  processes: readonly { name: string; child: ChildProcess }[],
+  run: () => Promise<T>,
+): Promise<T> {
   let stopping = false;
-  const exited = children.map(
-    (child, i) =>
+  const exited = processes.map(
+    ({ name, child }) =>
       new Promise((resolve) =>
         child.once('exit', (code, signal) => {
-          if (!stopping) console.error(`node ${nodes[i].id} exited (${code ?? signal}) mid-run`);
+          if (!stopping) console.error(`${name} exited (${code ?? signal}) mid-run`);
           resolve(code);
         }),
       ),
   );
   try {
-    results.push(...(await clusterRuns(children)));
+    return await run();
   } finally {
     stopping = true;
-    for (const client of clients.values()) client.close();
-    for (const child of children) child.kill('SIGTERM');
+    for (const { child } of processes) child.kill('SIGTERM');
     // A node writes its CPU profile as it exits.
     await Promise.all(exited);
   }
 }
+
+/** The floor runs: the same Pipeline load against one process that answers at once. */
+async function echoRuns() {
+  const echo = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, 'support', 'echo-node.ts'), ECHO_ADDRESS],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  return whileRunning([{ name: 'the echo process', child: echo }], async () => {
+    await new Promise<void>((resolve, reject) =>
+      clients
+        .get(ECHO_ADDRESS)
+        .waitForReady(Date.now() + 30_000, (error?: Error) => (error ? reject(error) : resolve())),
+    );
+    const results = [];
+    for (const op of ['set', 'get'] as const) await runPipeline(op, { inFlight: 64 }, ECHO, 5_000);
+    const paces = [
+      ...IN_FLIGHT.map((inFlight) => ({ inFlight })),
+      ...RATES.map((rate) => ({ rate })),
+    ];
+    for (const pace of paces) {
+      for (const op of ['set', 'get'] as const) {
+        if (!wanted(`echo-${op}`)) continue;
+        results.push(await measured([echo], () => runPipeline(op, pace, ECHO)));
+        console.log(`  ${results.at(-1)?.mode} ${results.at(-1)?.concurrency} done`);
+      }
+    }
+    return results;
+  });
+}
+
+console.log(
+  `cluster bench: 3 node processes, ${SHARDS} shards, ${OPERATIONS.toLocaleString('en-US')} ops per run, 1 KB values over ${KEYS.toLocaleString('en-US')} keys`,
+);
+const results = [];
+if (['pipeline-set', 'pipeline-get', 'unary-set', 'unary-get'].some(wanted)) {
+  const children = startCluster();
+  const processes = children.map((child, i) => ({ name: `node ${nodes[i].id}`, child }));
+  results.push(...(await whileRunning(processes, () => clusterRuns(children))));
+}
+if (['echo-set', 'echo-get'].some(wanted)) results.push(...(await echoRuns()));
+for (const client of clients.values()) client.close();
 if (['in-process-set', 'in-process-get'].some(wanted)) results.push(...(await inProcessRuns()));
 printTable(
   results.map((r) => ({
