@@ -7,6 +7,7 @@ import { METADATA_SHARD } from '../cluster/cluster-map.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { Consistency } from '../shard/replica.ts';
 import { CACHE_OPERATIONS, type CacheMethod } from './proto.ts';
+import { ReplyWriter } from './reply-writer.ts';
 import {
   delRequest,
   expireRequest,
@@ -60,8 +61,9 @@ function unary(context: CacheServiceContext, run: Operation): grpc.handleUnaryCa
 /**
  * The `Pipeline` stream: every request runs at once (the host batches what arrives in one
  * turn into one log entry and one read round), and its reply goes back tagged as soon as it
- * is ready, in any order. An error answers that request alone; the stream goes on. When the
- * client reads slower than replies come, reading pauses until the stream drains.
+ * is ready, in any order, those of one turn together (reply-writer.ts). An error answers
+ * that request alone; the stream goes on. When the client reads slower than replies come,
+ * reading pauses until the stream drains.
  */
 function pipeline(
   context: CacheServiceContext,
@@ -73,12 +75,8 @@ function pipeline(
     const finishIfDone = () => {
       if (ended && inFlight === 0) call.end();
     };
-    const reply = (message: unknown) => {
-      if (!call.write(message)) {
-        call.pause();
-        call.once('drain', () => call.resume());
-      }
-    };
+    const replies = new ReplyWriter(call);
+    const reply = (message: unknown) => replies.write(message);
     call.on('data', (request: Wire) => {
       const tag = request.tag ?? '0';
       const name = PIPELINED[request.request as string];
