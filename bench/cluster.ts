@@ -39,6 +39,7 @@ import * as hdr from 'hdr-histogram-js';
 import { publicApi } from '../src/server/proto.ts';
 import { LEADER_METADATA_KEY } from '../src/server/status.ts';
 import { keySlot, slotsOf } from '../src/shard/key-slot.ts';
+import { freePort } from '../test/support/node-processes.ts';
 import { startInProcess } from './support/in-process.ts';
 import { printTable, writeResults } from './support/report.ts';
 
@@ -62,8 +63,16 @@ const SHARDS = 16;
 const VALUE = Buffer.alloc(1024, 7);
 /** A run with no reply for this long has lost a request. */
 const STALL_MS = 30_000;
-const BASE_PORT = Number(process.env.RAFTCACHE_BENCH_PORT ?? 7601);
-const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${BASE_PORT + i - 1}` }));
+// Free ports by default: another benchmark or test on the machine must not meet this one's
+// nodes (its clients would talk to them). RAFTCACHE_BENCH_PORT=p fixes them at p to p+3.
+const BASE_PORT = process.env.RAFTCACHE_BENCH_PORT;
+const ports = [0, 1, 2, 3].map((i) => Number(BASE_PORT) + i);
+if (!BASE_PORT) {
+  const free = new Set<number>();
+  while (free.size < ports.length) free.add(await freePort());
+  ports.splice(0, ports.length, ...free);
+}
+const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${ports[i - 1]}` }));
 
 // biome-ignore lint/suspicious/noExplicitAny: generated clients and decoded replies
 type Any = any;
@@ -99,7 +108,7 @@ function startCluster(): ChildProcess[] {
 }
 
 /** The echo process of the floor runs (see support/echo-node.ts). */
-const ECHO_ADDRESS = `127.0.0.1:${BASE_PORT + 9}`;
+const ECHO_ADDRESS = `127.0.0.1:${ports[3]}`;
 const clients = new Map(
   [...nodes.map((n) => n.address), ECHO_ADDRESS].map((address) => [
     address,
