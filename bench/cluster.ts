@@ -15,6 +15,7 @@
  *   latency measured from the moment its request was due, not from when it was sent, so a
  *   stalled sender cannot hide a stall (no coordinated omission).
  * - `--cpu-prof DIR`: the node processes write V8 CPU profiles to DIR when they stop.
+ * - `--consistency LEASE`: GETs at another consistency than the default LINEARIZABLE.
  *
  * Then the floor: the same Pipeline load against one process that answers every request at
  * once, with the real .proto, grpc-js and reply writer but no Raft, peers or store (modes
@@ -51,6 +52,7 @@ const { values: flags } = parseArgs({
     'in-flight': { type: 'string', default: '64,256' },
     rate: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    consistency: { type: 'string', default: 'LINEARIZABLE' },
   },
 });
 const numbers = (list: string | undefined) => (list ?? '').split(',').filter(Boolean).map(Number);
@@ -58,6 +60,7 @@ const OPERATIONS = Number(flags.ops ?? (flags.quick ? 5_000 : 40_000));
 const IN_FLIGHT = numbers(flags['in-flight']);
 const RATES = numbers(flags.rate);
 const ONLY = flags.only?.split(',');
+const CONSISTENCY = flags.consistency;
 const KEYS = 100_000;
 const SHARDS = 16;
 const VALUE = Buffer.alloc(1024, 7);
@@ -212,7 +215,7 @@ async function runUnary(op: Op, inFlight: number) {
           const reply = await unary(
             leaders.get(shard) as string,
             method,
-            op === 'set' ? { key, value: VALUE } : { key },
+            op === 'set' ? { key, value: VALUE } : { key, consistency: CONSISTENCY },
           );
           if (op === 'set') tally.wrote(shard, reply.version);
         } catch (error) {
@@ -313,7 +316,9 @@ async function runPipeline(
     };
     const write = (tag: number, key: string, shard: number) =>
       streamTo(target.addressOf(shard)).write(
-        op === 'set' ? { tag, set: { key, value: VALUE } } : { tag, get: { key } },
+        op === 'set'
+          ? { tag, set: { key, value: VALUE } }
+          : { tag, get: { key, consistency: CONSISTENCY } },
       );
     const send = (due: number) => {
       const tag = next++;
