@@ -16,6 +16,7 @@
  *   latency measured from the moment its request was due, not from when it was sent, so a
  *   stalled sender cannot hide a stall (no coordinated omission).
  * - `--cpu-prof DIR`: the node processes write V8 CPU profiles to DIR when they stop.
+ * - `--consistency LEASE`: GETs at another consistency than the default LINEARIZABLE.
  *
  * Then the floor: the same Pipeline load against one process that answers every request at
  * once, with the real .proto, grpc-js and reply writer but no Raft, peers or store (modes
@@ -41,6 +42,7 @@ import { CacheClient } from '../src/client/index.ts';
 import { publicApi } from '../src/server/proto.ts';
 import { LEADER_METADATA_KEY } from '../src/server/status.ts';
 import { keySlot, slotsOf } from '../src/shard/key-slot.ts';
+import { freePort } from '../test/support/node-processes.ts';
 import { startInProcess } from './support/in-process.ts';
 import { printTable, writeResults } from './support/report.ts';
 
@@ -52,6 +54,7 @@ const { values: flags } = parseArgs({
     'in-flight': { type: 'string', default: '64,256' },
     rate: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    consistency: { type: 'string', default: 'LINEARIZABLE' },
   },
 });
 const numbers = (list: string | undefined) => (list ?? '').split(',').filter(Boolean).map(Number);
@@ -59,13 +62,22 @@ const OPERATIONS = Number(flags.ops ?? (flags.quick ? 5_000 : 40_000));
 const IN_FLIGHT = numbers(flags['in-flight']);
 const RATES = numbers(flags.rate);
 const ONLY = flags.only?.split(',');
+const CONSISTENCY = flags.consistency;
 const KEYS = 100_000;
 const SHARDS = 16;
 const VALUE = Buffer.alloc(1024, 7);
 /** A run with no reply for this long has lost a request. */
 const STALL_MS = 30_000;
-const BASE_PORT = Number(process.env.RAFTCACHE_BENCH_PORT ?? 7601);
-const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${BASE_PORT + i - 1}` }));
+// Free ports by default: another benchmark or test on the machine must not meet this one's
+// nodes (its clients would talk to them). RAFTCACHE_BENCH_PORT=p fixes them at p to p+3.
+const BASE_PORT = process.env.RAFTCACHE_BENCH_PORT;
+const ports = [0, 1, 2, 3].map((i) => Number(BASE_PORT) + i);
+if (!BASE_PORT) {
+  const free = new Set<number>();
+  while (free.size < ports.length) free.add(await freePort());
+  ports.splice(0, ports.length, ...free);
+}
+const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${ports[i - 1]}` }));
 
 // biome-ignore lint/suspicious/noExplicitAny: generated clients and decoded replies
 type Any = any;
@@ -101,7 +113,7 @@ function startCluster(): ChildProcess[] {
 }
 
 /** The echo process of the floor runs (see support/echo-node.ts). */
-const ECHO_ADDRESS = `127.0.0.1:${BASE_PORT + 9}`;
+const ECHO_ADDRESS = `127.0.0.1:${ports[3]}`;
 const clients = new Map(
   [...nodes.map((n) => n.address), ECHO_ADDRESS].map((address) => [
     address,
@@ -236,7 +248,7 @@ async function runUnary(op: Op, inFlight: number) {
           const reply = await unary(
             leaders.get(shard) as string,
             method,
-            op === 'set' ? { key, value: VALUE } : { key },
+            op === 'set' ? { key, value: VALUE } : { key, consistency: CONSISTENCY },
           );
           if (op === 'set') tally.wrote(shard, reply.version);
         } catch (error) {
@@ -337,7 +349,9 @@ async function runPipeline(
     };
     const write = (tag: number, key: string, shard: number) =>
       streamTo(target.addressOf(shard)).write(
-        op === 'set' ? { tag, set: { key, value: VALUE } } : { tag, get: { key } },
+        op === 'set'
+          ? { tag, set: { key, value: VALUE } }
+          : { tag, get: { key, consistency: CONSISTENCY } },
       );
     const send = (due: number) => {
       const tag = next++;
