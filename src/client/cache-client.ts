@@ -41,6 +41,12 @@ export interface CacheClientOptions {
    * forwarding, tunnels). Unlisted addresses are dialled as they are.
    */
   readonly addressMap?: Readonly<Record<string, string>>;
+  /**
+   * Keys one MGET or DEL request names at most (default 1000, a node's default limit); a
+   * shard's longer part goes as several requests. MSET does not split: a shard's pairs apply
+   * atomically, so a shard's part of an MSET must fit the node's limit.
+   */
+  readonly maxKeysPerRequest?: number;
 }
 
 /** How current a read must be. */
@@ -143,6 +149,7 @@ export class CacheClient {
   readonly #maps: ClusterMapSource;
   readonly #runner: CallRunner;
   readonly #deadlineMs: number;
+  readonly #maxKeysPerRequest: number;
   #closed = false;
 
   /**
@@ -163,6 +170,11 @@ export class CacheClient {
     if (mode !== 'pipeline' && mode !== 'unary')
       throw new InvalidArgumentError(`mode must be 'pipeline' or 'unary', not ${String(mode)}`);
     this.#deadlineMs = checkInteger(options.deadlineMs ?? 5_000, 'deadlineMs', 1);
+    this.#maxKeysPerRequest = checkInteger(
+      options.maxKeysPerRequest ?? 1000,
+      'maxKeysPerRequest',
+      1,
+    );
     const resilience: ResilienceOptions = { ...DEFAULT_RESILIENCE, ...options.resilience };
     for (const [name, value] of Object.entries(resilience))
       checkInteger(value, `resilience.${name}`, name === 'maxQueued' ? 0 : 1);
@@ -281,7 +293,9 @@ export class CacheClient {
    */
   async del(keys: string | readonly string[], options?: CallOptions): Promise<number> {
     const list = typeof keys === 'string' ? [keys] : checkKeys(keys);
-    const parts = await this.#perShard('del', list, options, (group) => ({ keys: group.keys }));
+    const parts = await this.#perShard('del', list, options, (group) => ({ keys: group.keys }), {
+      split: true,
+    });
     return parts.reduce(
       (sum, { reply }) => sum + (writeResult(reply, 'del').applied ? Number(reply.removed) : 0),
       0,
@@ -301,10 +315,13 @@ export class CacheClient {
     const list = checkKeys(keys);
     const values = new Array<Buffer | undefined>(list.length);
     const wanted = consistency(options);
-    const parts = await this.#perShard('mget', list, options, (group) => ({
-      keys: group.keys,
-      consistency: wanted,
-    }));
+    const parts = await this.#perShard(
+      'mget',
+      list,
+      options,
+      (group) => ({ keys: group.keys, consistency: wanted }),
+      { split: true },
+    );
     for (const { group, reply } of parts)
       group.indices.forEach((index, i) => {
         const got = reply.values[i];
@@ -474,17 +491,22 @@ export class CacheClient {
     return this.#toShard(op, shardId, request, deadline);
   }
 
-  /** One request per shard of `keys`, in parallel: each shard's group of keys and its reply. */
+  /**
+   * One request per shard of `keys` (with `split`, per at most `maxKeysPerRequest` of a
+   * shard's keys), in parallel: each request's group of keys and its reply.
+   */
   async #perShard(
     op: OpKind,
     keys: readonly string[],
     options: CallOptions | undefined,
     request: (group: ShardGroup) => object,
+    { split } = { split: false },
   ): Promise<{ group: ShardGroup; reply: WireReply }[]> {
     const deadline = this.#deadline(options);
     if (keys.length === 0) return [];
     const table = await this.#maps.load(deadline);
-    const groups = groupByShard(keys, (key) => table.shardOf(key));
+    const maxKeys = split ? this.#maxKeysPerRequest : undefined;
+    const groups = groupByShard(keys, (key) => table.shardOf(key), maxKeys);
     const replies = await forEachShard(op, groups, (group) =>
       this.#toShard(op, group.shardId, request(group), deadline),
     );

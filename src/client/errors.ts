@@ -133,8 +133,9 @@ export type ShardOutcome<T> =
 
 /**
  * A multi-key call over several shards of which some part failed. Each shard's part is atomic
- * on its own; `shards` says, per shard, which keys it held and what became of them (an
- * `OutcomeUnknownError` for a write whose outcome cannot be known).
+ * on its own; `shards` says, per request, which shard and keys it held and what became of them
+ * (an `OutcomeUnknownError` for a write whose outcome cannot be known). An MGET or DEL naming
+ * more than `maxKeysPerRequest` keys of one shard sends that shard several requests.
  */
 export class PartialFailureError<T = unknown> extends RaftcacheError {
   readonly shards: readonly ShardOutcome<T>[];
@@ -143,7 +144,7 @@ export class PartialFailureError<T = unknown> extends RaftcacheError {
     const failed = shards.filter((s) => !s.ok);
     super(
       'PARTIAL_FAILURE',
-      `${operation}: ${failed.length} of ${shards.length} shards failed (${failed
+      `${operation}: ${failed.length} of ${shards.length} shard requests failed (${failed
         .map((s) => `shard ${s.shardId}: ${s.ok ? '' : s.error.message}`)
         .join('; ')})`,
     );

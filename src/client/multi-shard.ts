@@ -10,23 +10,30 @@ export interface ShardGroup {
   readonly keys: string[];
 }
 
-/** The keys grouped by shard, each group in the caller's order. */
+/**
+ * The keys grouped by shard, each group in the caller's order. A shard with more than
+ * `maxKeys` keys gets several groups of at most `maxKeys`: a node refuses longer key lists,
+ * so only calls whose shard part need not be atomic (reads, deletes) may pass a bound.
+ */
 export function groupByShard(
   keys: readonly string[],
   shardOf: (key: string) => number,
+  maxKeys = Number.POSITIVE_INFINITY,
 ): ShardGroup[] {
-  const groups = new Map<number, ShardGroup>();
+  const filling = new Map<number, ShardGroup>();
+  const groups: ShardGroup[] = [];
   keys.forEach((key, index) => {
     const shardId = shardOf(key);
-    let group = groups.get(shardId);
-    if (!group) {
+    let group = filling.get(shardId);
+    if (!group || group.keys.length >= maxKeys) {
       group = { shardId, indices: [], keys: [] };
-      groups.set(shardId, group);
+      filling.set(shardId, group);
+      groups.push(group);
     }
     group.indices.push(index);
     group.keys.push(key);
   });
-  return [...groups.values()];
+  return groups;
 }
 
 /**

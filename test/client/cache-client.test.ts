@@ -170,6 +170,21 @@ describe('the SDK against three node processes: every call', () => {
     expect(await cache.mset({})).toEqual({ shards: [] });
   });
 
+  it('MGET and DEL of more keys in one shard than a request may name go as several requests; MSET stays one atomic request', async () => {
+    const keys = Array.from({ length: 1_200 }, (_, i) => `{many}${i}`);
+    const pairs = keys.map((key): [string, string] => [key, `v${key}`]);
+    const tooMany = await rejection(cache.mset(pairs.slice(0, 1_001)));
+    expect(tooMany).toBeInstanceOf(InvalidArgumentError);
+    expect(await cache.get(keys[0])).toBeUndefined();
+
+    for (const half of [pairs.slice(0, 600), pairs.slice(600)])
+      expect((await cache.mset(half)).shards).toHaveLength(1);
+    const values = await cache.mget([...keys, '{many}missing']);
+    expect(values.map((v) => v?.toString())).toEqual([...keys.map((k) => `v${k}`), undefined]);
+    expect(await cache.del([...keys, '{many}missing'])).toBe(1_200);
+    expect(await cache.mget(keys.slice(0, 3))).toEqual([undefined, undefined, undefined]);
+  });
+
   it('a multi-shard write of which one shard fails reports each shard, and that shard applied nothing', async () => {
     const big = Buffer.alloc(600 << 10, 1); // larger than a 512 KiB shard
     const error = await rejection(
