@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { publicApi } from '../../src/server/proto.ts';
 import { ReplyWriter } from '../../src/server/reply-writer.ts';
-import { bind, SERVER_OPTIONS } from '../../src/transport/grpc-peer-transport.ts';
+import { GRPC_SERVER_OPTIONS, SharedPort } from '../../src/transport/shared-port.ts';
 
 const VALUE = Buffer.alloc(1024, 7);
 const applied = { outcome: 'APPLIED', version: 1 };
@@ -17,7 +17,7 @@ const found = { found: true, entry: { value: VALUE, version: 1 } };
 // biome-ignore lint/suspicious/noExplicitAny: requests as proto-loader decodes them
 type Wire = any;
 
-const server = new grpc.Server(SERVER_OPTIONS);
+const server = new grpc.Server(GRPC_SERVER_OPTIONS);
 server.addService(publicApi.Cache.service, {
   Pipeline: (call: grpc.ServerDuplexStream<Wire, unknown>) => {
     const replies = new ReplyWriter(call);
@@ -42,7 +42,7 @@ server.addService(publicApi.Cache.service, {
     call.on('error', () => {});
   },
 });
-await bind(server, process.argv[2] ?? '127.0.0.1:7610');
+await SharedPort.listen(process.argv[2] ?? '127.0.0.1:7610', { grpc: server });
 process.on('SIGTERM', () => {
   server.forceShutdown();
   process.exit(0);

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import type { GrpcPeerTransport } from '../transport/grpc-peer-transport.ts';
+import type { TcpPeerTransport } from '../transport/tcp-peer-transport.ts';
 import {
   type ClusterMap,
   foundingMap,
@@ -53,7 +53,7 @@ export interface ClusterMembershipOptions {
   readonly dataShards: number;
   readonly replicationFactor: number;
   readonly host: MultiRaftHost;
-  readonly transport: GrpcPeerTransport;
+  readonly transport: TcpPeerTransport;
   readonly metadata: MetadataStore;
   readonly logger: Logger;
 }

@@ -7,7 +7,8 @@ import { addMembershipService } from '../cluster/membership-rpc.ts';
 import { MetadataStore } from '../cluster/metadata.ts';
 import { SeededRandom } from '../raft/random.ts';
 import { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import { bind, GrpcPeerTransport, SERVER_OPTIONS } from '../transport/grpc-peer-transport.ts';
+import { GRPC_SERVER_OPTIONS, SharedPort } from '../transport/shared-port.ts';
+import { TcpPeerTransport } from '../transport/tcp-peer-transport.ts';
 import { adminServiceHandlers } from './admin-service.ts';
 import { cacheServiceHandlers } from './cache-service.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
@@ -25,7 +26,8 @@ export interface RunningNode {
 const HAND_OFF_MS = 3_000;
 
 /**
- * Starts a node: one gRPC server for the public API, the peers and the membership service;
+ * Starts a node: one port for the public API and the membership service (gRPC) and the peer
+ * links;
  * then founds the cluster (`--bootstrap`) or joins it through `--seeds`, and resolves once
  * the node holds the cluster map and serves.
  */
@@ -33,8 +35,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   const founders = foundersOf(config);
   // A plugin that cannot load stops the node at start, with the plugin's own error.
   const createPolicy = await loadPolicyFactory(config.eviction);
-  const server = new grpc.Server(SERVER_OPTIONS);
-  const transport = new GrpcPeerTransport(server, {
+  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  const transport = new TcpPeerTransport({
     node: config.nodeId,
     peers: founders,
     overrides: new Map(config.peerAddresses.map((link) => link.split('=') as [string, string])),
@@ -90,7 +92,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
       host,
     }),
   );
-  const port = await bind(server, config.listen);
+  const listener = await SharedPort.listen(config.listen, { grpc: server, peers: transport });
   logger.info({ node: config.nodeId, listen: config.listen }, 'node listening');
   const stopWatch = watchLoopDelay({
     logger,
@@ -100,6 +102,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     membership.stop();
     stopWatch();
     await host.close();
+    listener.close();
     server.forceShutdown();
   };
   let map: Awaited<ReturnType<ClusterMembership['start']>>;
@@ -115,7 +118,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   );
 
   return {
-    port,
+    port: listener.port,
     clusterId: map.clusterId,
     async close() {
       const handedOff = await host.handOffLeadership(HAND_OFF_MS);

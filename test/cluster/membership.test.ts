@@ -5,7 +5,7 @@ import { addMembershipService, MembershipClient } from '../../src/cluster/member
 import { loadConfig } from '../../src/server/config.ts';
 import { type RunningNode, startNode } from '../../src/server/node.ts';
 import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
-import { bind } from '../../src/transport/grpc-peer-transport.ts';
+import { SharedPort } from '../../src/transport/shared-port.ts';
 import { ClusterCalls, freePort } from '../support/node-processes.ts';
 
 const silent = pino({ level: 'silent' });
@@ -126,7 +126,8 @@ it('refuses to found a cluster with a founder started with another plan', async 
     join: () => Promise.reject(new Error('not founded')),
     reportLeaders: () => Promise.reject(new Error('not founded')),
   });
-  const otherAddress = `127.0.0.1:${await bind(other, '127.0.0.1:0')}`;
+  const otherPort = await SharedPort.listen('127.0.0.1:0', { grpc: other });
+  const otherAddress = `127.0.0.1:${otherPort.port}`;
   const address = `127.0.0.1:${await freePort()}`;
   const initial = `n1=${address},n2=${otherAddress}`;
   try {
@@ -144,6 +145,7 @@ it('refuses to found a cluster with a founder started with another plan', async 
       ),
     ).rejects.toThrow(/founder n2 was started with --shards 5 .* start all alike/);
   } finally {
+    otherPort.close();
     other.forceShutdown();
   }
 });

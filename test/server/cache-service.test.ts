@@ -7,26 +7,24 @@ import { cacheServiceHandlers } from '../../src/server/cache-service.ts';
 import { publicApi } from '../../src/server/proto.ts';
 import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
 import { MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
-import {
-  bind,
-  GrpcPeerTransport,
-  SERVER_OPTIONS,
-} from '../../src/transport/grpc-peer-transport.ts';
+import { GRPC_SERVER_OPTIONS, SharedPort } from '../../src/transport/shared-port.ts';
+import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
 import {
   badRequests,
   expectDocumentedErrors,
   expectRedirectsToTheLeader,
 } from '../support/documented-errors.ts';
 
-/** Three nodes in this process, each one gRPC server for peers and the public API, on loopback. */
+/** Three nodes in this process, each one port for peers and the public API, on loopback. */
 const names = ['n1', 'n2', 'n3'];
 const servers: grpc.Server[] = [];
+const ports: SharedPort[] = [];
 const hosts: MultiRaftHost[] = [];
 const clients = new Map<string, grpc.Client>();
 const addresses = new Map<string, string>();
 
 beforeAll(async () => {
-  const transports: GrpcPeerTransport[] = [];
+  const transports: TcpPeerTransport[] = [];
   // The map of a cluster founded with the three nodes: shards 1 to 3 and the metadata group.
   const founding = foundingMap({
     clusterId: 'test',
@@ -47,8 +45,8 @@ beforeAll(async () => {
   });
   let seq = 0;
   for (const [i, node] of names.entries()) {
-    const server = new grpc.Server(SERVER_OPTIONS);
-    const transport = new GrpcPeerTransport(server, { node, clusterId: 'test' });
+    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+    const transport = new TcpPeerTransport({ node, clusterId: 'test' });
     transports.push(transport);
     const host = new MultiRaftHost({
       node,
@@ -68,8 +66,9 @@ beforeAll(async () => {
         nextWriteId: () => ({ clientId: `server-${node}`, seq: ++seq }),
       }),
     );
-    const port = await bind(server, '127.0.0.1:0');
-    addresses.set(node, `127.0.0.1:${port}`);
+    const port = await SharedPort.listen('127.0.0.1:0', { grpc: server, peers: transport });
+    ports.push(port);
+    addresses.set(node, `127.0.0.1:${port.port}`);
     servers.push(server);
     hosts.push(host);
   }
@@ -81,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const client of clients.values()) client.close();
   await Promise.all(hosts.map((host) => host.close()));
+  for (const port of ports) port.close();
   for (const server of servers) server.forceShutdown();
 });
 

@@ -1,15 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { message } from '../../src/raft/types.ts';
-import { GrpcPeerTransport } from '../../src/transport/grpc-peer-transport.ts';
+import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
 import type { ShardMessage } from '../../src/transport/transport.ts';
 
-const open: GrpcPeerTransport[] = [];
+const open: TcpPeerTransport[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((t) => t.close()));
 });
 
 async function start(node: string, peers: Map<string, string>, clusterId = 'c1', port = 0) {
-  const transport = await GrpcPeerTransport.listen(`127.0.0.1:${port}`, { node, clusterId, peers });
+  const transport = await TcpPeerTransport.listen(`127.0.0.1:${port}`, { node, clusterId, peers });
   open.push(transport);
   return transport;
 }
@@ -46,7 +46,7 @@ const batch: ShardMessage[] = [
   },
 ];
 
-describe('gRPC peer transport over loopback', () => {
+describe('TCP peer transport over loopback', () => {
   it('carries batches of shard messages from one node to another, naming the sender', async () => {
     const a = await start('a', new Map());
     const b = await start('b', new Map());
@@ -115,7 +115,7 @@ describe('gRPC peer transport over loopback', () => {
 
   it('reports a peer that cannot be reached, instead of queueing without bound', async () => {
     const peers = new Map([['gone', '127.0.0.1:1']]);
-    const a = await GrpcPeerTransport.listen('127.0.0.1:0', {
+    const a = await TcpPeerTransport.listen('127.0.0.1:0', {
       node: 'a',
       clusterId: 'c1',
       peers,

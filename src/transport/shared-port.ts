@@ -1,0 +1,110 @@
+// A node's one port serves two protocols: gRPC (the public API, membership) and the peer links.
+// Each connection's first bytes tell which: peer links open with their own preface, HTTP/2
+// with `PRI * HT`. gRPC connections go to grpc-js through its connection injector.
+
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { PEER_PREFACE } from './peer-wire.ts';
+
+/** Takes a peer connection whose preface has been read; `head` is what came after it. */
+export interface PeerAcceptor {
+  accept(socket: net.Socket, head: Buffer): void;
+}
+
+/** Options for the node's gRPC server. */
+export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 64 << 20,
+  'grpc.max_send_message_length': 64 << 20,
+};
+
+/** A connection that has not sent its first bytes by then is closed. */
+const PREFACE_TIMEOUT_MS = 10_000;
+
+/** `host:port`, `[v6]:port` → its parts. */
+export function parseAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`${address} is not host:port`);
+  }
+  return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+export class SharedPort {
+  readonly #listener: net.Server;
+  readonly #injector: grpc.ConnectionInjector | undefined;
+  readonly #peers: PeerAcceptor | undefined;
+  /** Connections still being told apart. */
+  readonly #undecided = new Set<net.Socket>();
+
+  private constructor(grpcServer: grpc.Server | undefined, peers: PeerAcceptor | undefined) {
+    this.#injector = grpcServer?.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    this.#peers = peers;
+    this.#listener = net.createServer((socket) => this.#sort(socket));
+  }
+
+  /** Listens at `address` (`host:0` for any free port), for gRPC, peers, or both. */
+  static async listen(
+    address: string,
+    serve: { grpc?: grpc.Server; peers?: PeerAcceptor },
+  ): Promise<SharedPort> {
+    const port = new SharedPort(serve.grpc, serve.peers);
+    const { host, port: number } = parseAddress(address);
+    await new Promise<void>((resolve, reject) => {
+      port.#listener.once('error', reject);
+      port.#listener.listen(number, host, () => {
+        port.#listener.off('error', reject);
+        resolve();
+      });
+    });
+    return port;
+  }
+
+  get port(): number {
+    return (this.#listener.address() as net.AddressInfo).port;
+  }
+
+  /** Stops listening and drops the gRPC connections (peer links belong to the transport). */
+  close(): void {
+    this.#listener.close();
+    for (const socket of this.#undecided) socket.destroy();
+    this.#injector?.destroy();
+  }
+
+  #sort(socket: net.Socket): void {
+    this.#undecided.add(socket);
+    socket.setNoDelay(true);
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(), PREFACE_TIMEOUT_MS);
+    const decided = () => {
+      clearTimeout(timer);
+      this.#undecided.delete(socket);
+      socket.off('data', onData);
+      socket.pause();
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      const bytes = Buffer.concat(chunks);
+      if (bytes.length < PEER_PREFACE.length) return;
+      decided();
+      if (bytes.subarray(0, PEER_PREFACE.length).equals(PEER_PREFACE)) {
+        if (this.#peers) this.#peers.accept(socket, bytes.subarray(PEER_PREFACE.length));
+        else socket.destroy();
+      } else if (this.#injector) {
+        socket.unshift(bytes);
+        this.#injector.injectConnection(socket);
+      } else {
+        socket.destroy();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.#undecided.delete(socket);
+    });
+  }
+}

@@ -1,0 +1,394 @@
+// The peer transport over plain TCP on the node's shared port: a link per directed pair of
+// nodes carrying frames of raft messages for all shards, and a connection per snapshot
+// transfer. Not gRPC, on purpose: a frame through a grpc-js stream cost ~65 µs of CPU on
+// the two sides against ~20 µs through a socket (README: "Peer links"), and a write touches
+// every peer link several times.
+
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import { Readable } from 'node:stream';
+import { decodeFrame, encodeFrame } from './peer-codec.ts';
+import {
+  FrameKind,
+  FrameReader,
+  type Hello,
+  type LinkPurpose,
+  PeerWireError,
+  parseHello,
+  writeFrame,
+  writeHello,
+} from './peer-wire.ts';
+import { type PeerAcceptor, parseAddress, SharedPort } from './shared-port.ts';
+import type { NodeName, PeerTransport, ShardMessage, SnapshotTransfer } from './transport.ts';
+
+export interface TcpPeerTransportOptions {
+  /** This node's name. */
+  readonly node: NodeName;
+  /**
+   * The cluster's id: peers refuse links from another cluster. A node that joins learns it
+   * later (`setClusterId`); until then it refuses every link and opens none.
+   */
+  readonly clusterId?: string;
+  /** Each peer's address (more come with `setPeerAddresses`). */
+  readonly peers?: ReadonlyMap<NodeName, string>;
+  /** Per-link address overrides that win over what the cluster map says (a proxy per link). */
+  readonly overrides?: ReadonlyMap<NodeName, string>;
+  /** Frames queued per link while its socket is busy; past this, batches are dropped. */
+  readonly maxQueuedFrames?: number;
+}
+
+/** A broken link waits this long before it reconnects, doubling up to the maximum. */
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 1_000;
+/** Every link is pinged this often; one whose pong is this late is cut and reopened. */
+const KEEPALIVE_MS = 2_000;
+const KEEPALIVE_TIMEOUT_MS = 5_000;
+/** Snapshot chunks buffered on the receiving side before its socket is paused. */
+const SNAPSHOT_CHUNKS_BUFFERED = 8;
+const NOTHING = Buffer.alloc(0);
+
+function connect(address: string): net.Socket {
+  const socket = net.connect(parseAddress(address));
+  socket.setNoDelay(true);
+  return socket;
+}
+
+/**
+ * Calls `onFrame` for each frame on `socket`; a frame that breaks the wire closes it. Returns
+ * the feed, for bytes read before.
+ */
+function readFrames(
+  socket: net.Socket,
+  onFrame: (kind: number, payload: Buffer) => void,
+): (bytes: Buffer) => void {
+  const reader = new FrameReader(onFrame);
+  const feed = (bytes: Buffer) => {
+    try {
+      reader.push(bytes);
+    } catch (error) {
+      socket.destroy(error as Error);
+    }
+  };
+  socket.on('data', feed);
+  // 'close' follows every error; the owners act there.
+  socket.on('error', () => {});
+  return feed;
+}
+
+/**
+ * One outgoing link: raft frames to one peer, connected lazily and again after it breaks
+ * (after a backoff, during which batches are dropped and reported). A write the socket cannot
+ * take at once waits in a bounded queue until `drain`.
+ */
+class PeerLink {
+  readonly #address: string;
+  readonly #hello: Hello;
+  readonly #maxQueued: number;
+  readonly #onDrop: (batch: readonly ShardMessage[]) => void;
+  #socket: net.Socket | undefined;
+  #waiting: { frame: Uint8Array; batch: readonly ShardMessage[] }[] = [];
+  #blocked = false;
+  #retryAt = 0;
+  #backoffMs = BACKOFF_MIN_MS;
+  #pingSentAt: number | undefined;
+
+  constructor(
+    address: string,
+    hello: Hello,
+    maxQueued: number,
+    onDrop: (batch: readonly ShardMessage[]) => void,
+  ) {
+    this.#address = address;
+    this.#hello = hello;
+    this.#maxQueued = maxQueued;
+    this.#onDrop = onDrop;
+  }
+
+  send(batch: readonly ShardMessage[]): void {
+    if (!this.#socket && performance.now() < this.#retryAt) {
+      this.#onDrop(batch);
+      return;
+    }
+    const socket = this.#open();
+    const frame = encodeFrame(batch);
+    if (this.#blocked) {
+      if (this.#waiting.length >= this.#maxQueued) this.#onDrop(batch);
+      else this.#waiting.push({ frame, batch });
+      return;
+    }
+    if (!writeFrame(socket, FrameKind.batch, frame)) this.#blocked = true;
+  }
+
+  /** Pings an open link, or cuts it when its last ping went unanswered too long. */
+  keepalive(now: number): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    if (this.#pingSentAt === undefined) {
+      this.#pingSentAt = now;
+      writeFrame(socket, FrameKind.ping, NOTHING);
+    } else if (now - this.#pingSentAt > KEEPALIVE_TIMEOUT_MS) {
+      socket.destroy(new Error(`no pong from ${this.#address}`));
+    }
+  }
+
+  close(): void {
+    this.#socket?.destroy();
+  }
+
+  #open(): net.Socket {
+    if (this.#socket) return this.#socket;
+    const socket = connect(this.#address);
+    writeHello(socket, this.#hello);
+    readFrames(socket, (kind, payload) => {
+      if (kind === FrameKind.pong) {
+        // The peer took the hello: the link works, so the next break retries soon again.
+        this.#pingSentAt = undefined;
+        this.#backoffMs = BACKOFF_MIN_MS;
+      } else if (kind === FrameKind.refused) {
+        socket.destroy(new PeerWireError(`refused: ${payload.toString('utf8')}`));
+      }
+    });
+    // Until connected, batches wait in the bounded queue, so a peer that cannot be reached
+    // has every one of them reported.
+    socket.once('connect', () => this.#flush(socket));
+    socket.on('drain', () => this.#flush(socket));
+    socket.on('close', () => this.#broken(socket));
+    this.#socket = socket;
+    this.#blocked = true;
+    this.#pingSentAt = performance.now();
+    return socket;
+  }
+
+  /** The socket closed: what waited is lost (raft resends); reconnect after the backoff. */
+  #broken(socket: net.Socket): void {
+    if (this.#socket !== socket) return;
+    this.#socket = undefined;
+    this.#blocked = false;
+    this.#retryAt = performance.now() + this.#backoffMs * (0.8 + 0.4 * Math.random());
+    this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS);
+    for (const { batch } of this.#waiting.splice(0)) this.#onDrop(batch);
+  }
+
+  #flush(socket: net.Socket): void {
+    this.#blocked = false;
+    while (this.#waiting.length > 0 && !this.#blocked) {
+      const next = this.#waiting.shift() as { frame: Uint8Array };
+      if (!writeFrame(socket, FrameKind.batch, next.frame)) this.#blocked = true;
+    }
+  }
+}
+
+export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
+  readonly #options: TcpPeerTransportOptions;
+  readonly #links = new Map<NodeName, PeerLink>();
+  readonly #peers: Map<NodeName, string>;
+  /** Connections from peers, closed with the transport. */
+  readonly #accepted = new Set<net.Socket>();
+  readonly #keepalive: NodeJS.Timeout;
+  /** The port this transport listens on, when it has one of its own (`listen`). */
+  #ownPort: SharedPort | undefined;
+  #clusterId: string | undefined;
+  #onReceive: (from: NodeName, batch: readonly ShardMessage[]) => void = () => {};
+  #onSnapshot: (from: NodeName, transfer: SnapshotTransfer) => Promise<void> = async () => {
+    throw new Error('no snapshot handler');
+  };
+  #onUnreachable: (peer: NodeName, shardIds: readonly number[]) => void = () => {};
+
+  /** A transport that takes peer connections from the node's `SharedPort`. */
+  constructor(options: TcpPeerTransportOptions) {
+    this.#options = options;
+    this.#peers = new Map(options.peers);
+    for (const [node, address] of options.overrides ?? []) this.#peers.set(node, address);
+    this.#clusterId = options.clusterId;
+    this.#keepalive = setInterval(() => {
+      const now = performance.now();
+      for (const link of this.#links.values()) link.keepalive(now);
+    }, KEEPALIVE_MS);
+    this.#keepalive.unref();
+  }
+
+  /** A transport on a port of its own, at `listen` (`host:0` for any free port). */
+  static async listen(listen: string, options: TcpPeerTransportOptions): Promise<TcpPeerTransport> {
+    const transport = new TcpPeerTransport(options);
+    transport.#ownPort = await SharedPort.listen(listen, { peers: transport });
+    return transport;
+  }
+
+  /** The port of a transport made by `listen`. */
+  get port(): number {
+    return this.#ownPort?.port ?? 0;
+  }
+
+  /** Joins the transport to its cluster: from now on it opens links and accepts the cluster's. */
+  setClusterId(clusterId: string): void {
+    this.#clusterId = clusterId;
+  }
+
+  /** Where peers are now (the cluster map's addresses); a link whose address moved reopens. */
+  setPeerAddresses(addresses: ReadonlyMap<NodeName, string>): void {
+    for (const [node, given] of addresses) {
+      const address = this.#options.overrides?.get(node) ?? given;
+      if (this.#peers.get(node) === address) continue;
+      this.#peers.set(node, address);
+      this.#links.get(node)?.close();
+      this.#links.delete(node);
+    }
+  }
+
+  /** Where this node reaches `node`: its per-link override, or the cluster map's address. */
+  addressOf(node: NodeName): string | undefined {
+    return this.#peers.get(node);
+  }
+
+  send(to: NodeName, batch: readonly ShardMessage[]): void {
+    if (batch.length === 0) return;
+    this.#link(to)?.send(batch);
+  }
+
+  async sendSnapshot(to: NodeName, transfer: SnapshotTransfer): Promise<void> {
+    const address = this.#peers.get(to);
+    if (!address || this.#clusterId === undefined) throw new Error(`no address for peer ${to}`);
+    const socket = connect(address);
+    writeHello(socket, this.#hello('snapshot'));
+    const outcome = new Promise<void>((resolve, reject) => {
+      readFrames(socket, (kind, payload) => {
+        if (kind === FrameKind.ok) resolve();
+        else if (kind === FrameKind.refused)
+          reject(new Error(`snapshot refused: ${payload.toString('utf8')}`));
+      });
+      socket.on('close', () => reject(new Error(`the snapshot link to ${to} closed`)));
+    });
+    outcome.catch(() => {}); // awaited below; a failure while still writing ends the writes
+    const write = async (kind: FrameKind, bytes: Uint8Array) => {
+      if (!writeFrame(socket, kind, bytes)) {
+        await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), outcome]);
+      }
+    };
+    try {
+      // The first frame is the `snap` message itself; its `snapshot` says which one.
+      await write(
+        FrameKind.batch,
+        encodeFrame([{ shardId: transfer.shardId, message: transfer.message }]),
+      );
+      for await (const chunk of transfer.chunks) await write(FrameKind.chunk, chunk);
+      writeFrame(socket, FrameKind.end, NOTHING);
+      await outcome;
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  onReceive(handler: (from: NodeName, batch: readonly ShardMessage[]) => void): void {
+    this.#onReceive = handler;
+  }
+
+  onSnapshot(handler: (from: NodeName, transfer: SnapshotTransfer) => Promise<void>): void {
+    this.#onSnapshot = handler;
+  }
+
+  onUnreachable(handler: (peer: NodeName, shardIds: readonly number[]) => void): void {
+    this.#onUnreachable = handler;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#keepalive);
+    for (const link of this.#links.values()) link.close();
+    this.#links.clear();
+    for (const socket of this.#accepted) socket.destroy();
+    this.#ownPort?.close();
+  }
+
+  /** A connection from a peer (its preface read): a hello, then raft frames or a snapshot. */
+  accept(socket: net.Socket, head: Buffer): void {
+    this.#accepted.add(socket);
+    socket.once('close', () => this.#accepted.delete(socket));
+    let serve: ((kind: number, payload: Buffer) => void) | undefined;
+    const feed = readFrames(socket, (kind, payload) => {
+      if (serve) return serve(kind, payload);
+      if (kind !== FrameKind.hello) throw new PeerWireError('a peer link starts with its hello');
+      const hello = parseHello(payload);
+      if (hello.cluster !== this.#clusterId) {
+        const why =
+          this.#clusterId === undefined
+            ? 'this node has not joined a cluster yet'
+            : `not a peer of cluster ${this.#clusterId}`;
+        writeFrame(socket, FrameKind.refused, Buffer.from(why));
+        socket.end();
+        serve = () => {};
+        return;
+      }
+      writeFrame(socket, FrameKind.pong, NOTHING);
+      serve =
+        hello.purpose === 'raft'
+          ? this.#raftFrames(hello.node, socket)
+          : this.#snapshotFrames(hello.node, socket);
+    });
+    if (head.length > 0) feed(head);
+    socket.resume();
+  }
+
+  #raftFrames(from: NodeName, socket: net.Socket) {
+    return (kind: number, payload: Buffer) => {
+      if (kind === FrameKind.batch) this.#onReceive(from, decodeFrame(payload));
+      else if (kind === FrameKind.ping) writeFrame(socket, FrameKind.pong, NOTHING);
+      else throw new PeerWireError(`frame kind ${kind} on a raft link`);
+    };
+  }
+
+  /** Serves one snapshot transfer: the `snap` message, chunks (with back-pressure), the end. */
+  #snapshotFrames(from: NodeName, socket: net.Socket) {
+    const chunks = new Readable({
+      objectMode: true,
+      highWaterMark: SNAPSHOT_CHUNKS_BUFFERED,
+      read: () => socket.resume(),
+    });
+    let started = false;
+    let ended = false;
+    socket.once('close', () => {
+      if (!ended) chunks.destroy(new Error(`the snapshot link from ${from} closed`));
+    });
+    return (kind: number, payload: Buffer) => {
+      if (!started) {
+        const [header] = decodeFrame(payload);
+        if (kind !== FrameKind.batch || header?.message.type !== 'snap' || !header.message.snapshot)
+          throw new PeerWireError('a snapshot transfer starts with its snap message');
+        started = true;
+        this.#onSnapshot(from, {
+          shardId: header.shardId,
+          message: header.message,
+          snapshot: header.message.snapshot,
+          chunks,
+        }).then(
+          () => writeFrame(socket, FrameKind.ok, NOTHING),
+          (error: Error) => writeFrame(socket, FrameKind.refused, Buffer.from(error.message)),
+        );
+      } else if (kind === FrameKind.chunk) {
+        if (!chunks.push(payload)) socket.pause();
+      } else if (kind === FrameKind.end) {
+        ended = true;
+        chunks.push(null);
+      } else {
+        throw new PeerWireError(`frame kind ${kind} in a snapshot transfer`);
+      }
+    };
+  }
+
+  #hello(purpose: LinkPurpose): Hello {
+    return { cluster: this.#clusterId as string, node: this.#options.node, purpose };
+  }
+
+  #link(to: NodeName): PeerLink | undefined {
+    let link = this.#links.get(to);
+    if (link) return link;
+    const address = this.#peers.get(to);
+    if (!address || this.#clusterId === undefined) return undefined;
+    link = new PeerLink(
+      address,
+      this.#hello('raft'),
+      this.#options.maxQueuedFrames ?? 256,
+      (batch) => this.#onUnreachable(to, [...new Set(batch.map((m) => m.shardId))]),
+    );
+    this.#links.set(to, link);
+    return link;
+  }
+}
