@@ -59,10 +59,17 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   readonly policy?: () => EvictionPolicy;
   readonly clock: HostClock;
   readonly random: RandomSource;
-  /** Applied entries between two snapshots (default 10,000). */
+  /** Applied entries between two snapshots (default 10,000)... */
   readonly snapshotEvery?: number;
-  /** Entries kept behind a snapshot (default 1,000). */
+  /**
+   * ...or applied bytes (default 2 MiB): snapshots cost no copy, and the log behind them is
+   * what a node's memory holds beyond its cache.
+   */
+  readonly snapshotEveryBytes?: number;
+  /** Entries kept behind a snapshot, at most (default 1,000)... */
   readonly snapshotKeepEntries?: number;
+  /** ...of at most this many bytes (default 2 MiB). */
+  readonly snapshotKeepBytes?: number;
   /** Ticks between two checks that each shard this node leads has the replicas placed (default 10). */
   readonly reconfigureEveryTicks?: number;
   /** Ticks between the leader's active-expiry cycles (default 10). */
@@ -325,7 +332,9 @@ export class MultiRaftHost {
       heartbeatTicks: options.heartbeatTicks ?? 1,
       leaseDriftMarginMs: options.leaseDriftMarginMs ?? 20,
       snapshotEvery: options.snapshotEvery ?? 10_000,
+      snapshotEveryBytes: options.snapshotEveryBytes ?? 2 << 20,
       snapshotKeepEntries: options.snapshotKeepEntries ?? 1_000,
+      snapshotKeepBytes: options.snapshotKeepBytes ?? 2 << 20,
       expiryEveryTicks: options.expiryEveryTicks ?? 10,
       maxEntryBytes: options.maxEntryBytes ?? 1 << 20,
       nodeOf: (id) => nodes.get(id),

@@ -24,7 +24,7 @@ import { RaftNode } from '../raft/raft.ts';
 import type { RandomSource } from '../raft/random.ts';
 import type { Ready } from '../raft/ready.ts';
 import { type Message, NONE, type NodeId, type Role } from '../raft/types.ts';
-import { MemoryLogStorage } from '../storage/log-storage.ts';
+import { entrySize, MemoryLogStorage } from '../storage/log-storage.ts';
 import type { SnapshotTransfer } from '../transport/transport.ts';
 import {
   HostClosedError,
@@ -58,10 +58,16 @@ export interface ReplicaOptions extends ReplicaTimings {
   readonly now: () => number;
   /** Monotonic ms: leases, expiry budgets, staleness. */
   readonly monotonic: () => number;
-  /** Take a snapshot once this many entries were applied since the last one. */
+  /** Take a snapshot once this many entries were applied since the last one... */
   readonly snapshotEvery: number;
-  /** Entries kept in the log behind a snapshot, so a follower slightly behind needs none. */
+  /** ...or once their payloads add up to this many bytes. */
+  readonly snapshotEveryBytes: number;
+  /**
+   * Entries kept in the log behind a snapshot, so a follower slightly behind needs none: at
+   * most this many, of at most `snapshotKeepBytes` in all.
+   */
   readonly snapshotKeepEntries: number;
+  readonly snapshotKeepBytes: number;
   /** Ticks between two active-expiry cycles on the leader. */
   readonly expiryEveryTicks: number;
   /** Soft limit on the payload of one proposed entry: a turn's writes are split above it. */
@@ -120,6 +126,8 @@ export class Replica {
   /** A store restored from a snapshot streamed in, to install when a `Ready` hands it out. */
   #incoming: CacheStore | undefined;
   #snapshotsInstalled = 0;
+  /** Payload bytes applied since the last snapshot (a bound on the log memory behind it). */
+  #bytesSinceSnapshot = 0;
   #ticksSinceExpiry = 0;
   #expiryInFlight = 0;
   #lastLeaderContact: number;
@@ -322,6 +330,7 @@ export class Replica {
     // 3. Apply, answer proposers, serve reads that are now current, fail the lost ones.
     for (const entry of ready.committedEntries) {
       let result: ApplyResult | undefined;
+      this.#bytesSinceSnapshot += entry.data.byteLength;
       if (entry.type === 'normal' && entry.data.byteLength > 0)
         result = this.#store.apply(entry.index, entry.data);
       else this.#store.skip(entry.index);
@@ -377,11 +386,31 @@ export class Replica {
    */
   #maybeSnapshot(): void {
     const index = this.#store.appliedIndex;
-    if (index - this.storage.snapshot().index < this.#options.snapshotEvery) return;
+    if (
+      index - this.storage.snapshot().index < this.#options.snapshotEvery &&
+      this.#bytesSinceSnapshot < this.#options.snapshotEveryBytes
+    )
+      return;
     this.storage.createSnapshot(index, this.node.confStateAt(index));
-    this.storage.compact(
-      Math.max(this.storage.firstIndex() - 1, index - this.#options.snapshotKeepEntries),
+    this.storage.compact(this.#compactionPoint(index));
+    this.#bytesSinceSnapshot = 0;
+  }
+
+  /** The last entry to drop at a snapshot at `index`: what is kept stays within both bounds. */
+  #compactionPoint(index: number): number {
+    const floor = Math.max(
+      this.storage.firstIndex() - 1,
+      index - this.#options.snapshotKeepEntries,
     );
+    let keptBytes = 0;
+    let point = index;
+    while (point > floor) {
+      const size = entrySize(this.storage.entries(point, point + 1, Number.POSITIVE_INFINITY)[0]);
+      if (keptBytes + size > this.#options.snapshotKeepBytes) break;
+      keptBytes += size;
+      point--;
+    }
+    return point;
   }
 
   /**

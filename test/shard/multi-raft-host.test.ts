@@ -123,6 +123,32 @@ describe('multi-raft host over the in-memory network', () => {
     );
   });
 
+  it('bounds the log behind its snapshots by bytes, not only by entries', async () => {
+    const KEEP = 8 << 10;
+    const EVERY = 32 << 10;
+    const c = start({ snapshotEveryBytes: EVERY, snapshotKeepBytes: KEEP });
+    await c.waitForLeaders();
+    const leader = c.host(c.leaderOf(1) as string);
+    // 120 entries of ~1 KiB: far fewer than the 10,000 between snapshots by count.
+    const keys = Array.from({ length: 120 }, (_, i) => keyOf(c, 1, `kb${i}-`));
+    for (const [i, key] of keys.entries())
+      await leader.set({ op: 'set', ...tag(), key, value: new Uint8Array(1024).fill(i) });
+    const applied = leader.stats(1).appliedIndex;
+    for (const node of NODES) {
+      const replica = c.host(node).replica(1);
+      await waitFor(() => replica.store.appliedIndex === applied);
+      const log = replica.storage;
+      const retained = log
+        .entries(log.firstIndex(), log.lastIndex() + 1, Number.POSITIVE_INFINITY)
+        .reduce((sum, entry) => sum + entry.data.byteLength, 0);
+      expect(log.snapshot().index, node).toBeGreaterThan(0);
+      // Behind the last snapshot at most KEEP; since it, less than EVERY and one entry more.
+      expect(retained, node).toBeLessThan(KEEP + EVERY + 2048);
+      expect(log.firstIndex(), node).toBeGreaterThan(applied - 40);
+    }
+    expect((await leader.get(keys[0]))?.value[0]).toBe(0);
+  });
+
   it('gives no leader yet as a typed error before any election', async () => {
     const c = start({ electionTicks: 50 });
     const key = keyOf(c, 1);
