@@ -5,6 +5,7 @@
 // redirect). JSON over gRPC: it is small, rare and for our nodes only.
 
 import * as grpc from '@grpc/grpc-js';
+import { isHostPort } from '../transport/shared-port.ts';
 import { type ClusterMap, checkClusterMap, type MapNode } from './cluster-map.ts';
 import type { Leadership } from './metadata.ts';
 
@@ -117,7 +118,7 @@ function answer(reply: Promise<unknown>, done: grpc.sendUnaryData<unknown>): voi
 function introProblem(value: unknown): string | undefined {
   const intro = value as Partial<NodeIntro> | null;
   if (typeof intro?.nodeId !== 'string' || intro.nodeId === '') return 'a node id is required';
-  if (typeof intro.address !== 'string' || !/^.+:\d+$/.test(intro.address))
+  if (typeof intro.address !== 'string' || !isHostPort(intro.address))
     return `node ${intro.nodeId}: address must be host:port`;
   if (typeof intro.region !== 'string') return `node ${intro.nodeId}: region must be a string`;
   if (typeof intro.process !== 'string') return `node ${intro.nodeId}: process must be a string`;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isHostPort } from '../transport/shared-port.ts';
 
 /**
  * A node's configuration. Sources, each overriding the one before: defaults, a JSON file
@@ -182,26 +183,33 @@ function parseValue(value: unknown, kind: Kind): unknown {
 }
 
 const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/;
-const NAMED_ADDRESS = /^[a-zA-Z0-9_-]{1,64}=(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):\d{1,5}$/;
+const NODE_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+/** `host:port`, the port in range. */
+const isAddress = (address: string) => ADDRESS.test(address) && isHostPort(address);
+/** `id=host:port`. */
+function isNamedAddress(entry: string): boolean {
+  const equals = entry.indexOf('=');
+  return NODE_NAME.test(entry.slice(0, equals)) && isAddress(entry.slice(equals + 1));
+}
 
 function validate(c: NodeConfig): string[] {
   const problems: string[] = [];
   if (c.nodeId === undefined)
     problems.push('node-id is required (flag --node-id, or RAFTCACHE_NODE_ID)');
-  else if (!/^[a-zA-Z0-9_-]{1,64}$/.test(c.nodeId))
+  else if (!NODE_NAME.test(c.nodeId))
     problems.push(`node-id "${c.nodeId}": 1 to 64 letters, digits, _ or -`);
   for (const [name, address] of [
     ['listen', c.listen],
     ['advertise', c.advertise],
   ] as const) {
-    if (!ADDRESS.test(address)) problems.push(`${name} "${address}" is not host:port`);
+    if (!isAddress(address)) problems.push(`${name} "${address}" is not host:port`);
   }
   for (const seed of c.seeds)
-    if (!ADDRESS.test(seed)) problems.push(`seed "${seed}" is not host:port`);
+    if (!isAddress(seed)) problems.push(`seed "${seed}" is not host:port`);
   for (const node of c.initialNodes)
-    if (!NAMED_ADDRESS.test(node)) problems.push(`initial node "${node}" is not id=host:port`);
+    if (!isNamedAddress(node)) problems.push(`initial node "${node}" is not id=host:port`);
   for (const link of c.peerAddresses)
-    if (!NAMED_ADDRESS.test(link)) problems.push(`peer address "${link}" is not id=host:port`);
+    if (!isNamedAddress(link)) problems.push(`peer address "${link}" is not id=host:port`);
   if (!c.bootstrap && c.seeds.length === 0)
     problems.push('either --bootstrap a new cluster, or give --seeds of one to join');
   if (c.bootstrap && c.seeds.length > 0)

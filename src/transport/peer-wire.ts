@@ -36,6 +36,8 @@ export interface Hello {
 
 /** Snapshot chunks and large batches stay well under this. */
 export const MAX_FRAME_BYTES = 64 << 20;
+/** A hello is small: a connection not yet known to be a peer may buffer no more. */
+export const MAX_HELLO_BYTES = 4 << 10;
 
 /** A peer broke the wire's rules: the connection is closed. */
 export class PeerWireError extends Error {
@@ -87,6 +89,8 @@ export class FrameReader {
   #chunks: Buffer[] = [];
   #buffered = 0;
   readonly #onFrame: (kind: number, payload: Buffer) => void;
+  /** The largest payload accepted now (a connection raises it once it said who it is). */
+  maxPayloadBytes = MAX_FRAME_BYTES;
 
   constructor(onFrame: (kind: number, payload: Buffer) => void) {
     this.#onFrame = onFrame;
@@ -98,7 +102,7 @@ export class FrameReader {
     this.#buffered += chunk.length;
     while (this.#buffered >= HEADER_BYTES) {
       const length = this.#head(HEADER_BYTES).readUInt32BE(0);
-      if (length < 1 || length > MAX_FRAME_BYTES + 1) {
+      if (length < 1 || length > this.maxPayloadBytes + 1) {
         throw new PeerWireError(`a frame of ${length} bytes is out of bounds`);
       }
       const end = 4 + length;

@@ -33,6 +33,15 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port };
 }
 
+/** Whether `address` is `host:port` with a port in range. */
+export function isHostPort(address: string): boolean {
+  try {
+    return parseAddress(address).host !== '';
+  } catch {
+    return false;
+  }
+}
+
 export class SharedPort {
   readonly #listener: net.Server;
   readonly #injector: grpc.ConnectionInjector | undefined;

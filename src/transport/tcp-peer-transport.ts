@@ -13,6 +13,8 @@ import {
   FrameReader,
   type Hello,
   type LinkPurpose,
+  MAX_FRAME_BYTES,
+  MAX_HELLO_BYTES,
   PeerWireError,
   parseHello,
   writeFrame,
@@ -40,11 +42,17 @@ export interface TcpPeerTransportOptions {
 /** A broken link waits this long before it reconnects, doubling up to the maximum. */
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 1_000;
-/** Every link is pinged this often; one whose pong is this late is cut and reopened. */
+/**
+ * The connecting side pings every link this often and cuts one whose pong is this late (a
+ * hung or vanished peer); the accepting side cuts a connection silent for both together.
+ */
 const KEEPALIVE_MS = 2_000;
 const KEEPALIVE_TIMEOUT_MS = 5_000;
+const ACCEPTED_IDLE_MS = KEEPALIVE_MS + KEEPALIVE_TIMEOUT_MS;
 /** Snapshot chunks buffered on the receiving side before its socket is paused. */
 const SNAPSHOT_CHUNKS_BUFFERED = 8;
+/** Pongs are not queued behind this much unread output (a peer that pings but never reads). */
+const MAX_UNREAD_PONGS_BYTES = 64 << 10;
 const NOTHING = Buffer.alloc(0);
 
 function connect(address: string): net.Socket {
@@ -55,12 +63,12 @@ function connect(address: string): net.Socket {
 
 /**
  * Calls `onFrame` for each frame on `socket`; a frame that breaks the wire closes it. Returns
- * the feed, for bytes read before.
+ * the reader, fed from `data` events (and by the caller with bytes read before).
  */
 function readFrames(
   socket: net.Socket,
   onFrame: (kind: number, payload: Buffer) => void,
-): (bytes: Buffer) => void {
+): { feed: (bytes: Buffer) => void; reader: FrameReader } {
   const reader = new FrameReader(onFrame);
   const feed = (bytes: Buffer) => {
     try {
@@ -72,7 +80,35 @@ function readFrames(
   socket.on('data', feed);
   // 'close' follows every error; the owners act there.
   socket.on('error', () => {});
-  return feed;
+  return { feed, reader };
+}
+
+function answerPing(socket: net.Socket): void {
+  if (socket.writableLength < MAX_UNREAD_PONGS_BYTES) writeFrame(socket, FrameKind.pong, NOTHING);
+}
+
+/** Pings a connection whose peer answers pongs, and cuts it when a pong is too late. */
+class Pinger {
+  readonly #socket: net.Socket;
+  /** When the unanswered ping left; the hello counts as one. */
+  #sentAt: number | undefined = performance.now();
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+  }
+
+  pong(): void {
+    this.#sentAt = undefined;
+  }
+
+  check(now: number): void {
+    if (this.#sentAt === undefined) {
+      this.#sentAt = now;
+      writeFrame(this.#socket, FrameKind.ping, NOTHING);
+    } else if (now - this.#sentAt > KEEPALIVE_TIMEOUT_MS) {
+      this.#socket.destroy(new Error('no pong from the peer'));
+    }
+  }
 }
 
 /**
@@ -86,11 +122,11 @@ class PeerLink {
   readonly #maxQueued: number;
   readonly #onDrop: (batch: readonly ShardMessage[]) => void;
   #socket: net.Socket | undefined;
+  #pinger: Pinger | undefined;
   #waiting: { frame: Uint8Array; batch: readonly ShardMessage[] }[] = [];
   #blocked = false;
   #retryAt = 0;
   #backoffMs = BACKOFF_MIN_MS;
-  #pingSentAt: number | undefined;
 
   constructor(
     address: string,
@@ -105,11 +141,11 @@ class PeerLink {
   }
 
   send(batch: readonly ShardMessage[]): void {
-    if (!this.#socket && performance.now() < this.#retryAt) {
+    const socket = this.#socket ?? this.#open();
+    if (!socket) {
       this.#onDrop(batch);
       return;
     }
-    const socket = this.#open();
     const frame = encodeFrame(batch);
     if (this.#blocked) {
       if (this.#waiting.length >= this.#maxQueued) this.#onDrop(batch);
@@ -119,30 +155,30 @@ class PeerLink {
     if (!writeFrame(socket, FrameKind.batch, frame)) this.#blocked = true;
   }
 
-  /** Pings an open link, or cuts it when its last ping went unanswered too long. */
   keepalive(now: number): void {
-    const socket = this.#socket;
-    if (!socket) return;
-    if (this.#pingSentAt === undefined) {
-      this.#pingSentAt = now;
-      writeFrame(socket, FrameKind.ping, NOTHING);
-    } else if (now - this.#pingSentAt > KEEPALIVE_TIMEOUT_MS) {
-      socket.destroy(new Error(`no pong from ${this.#address}`));
-    }
+    this.#pinger?.check(now);
   }
 
   close(): void {
     this.#socket?.destroy();
   }
 
-  #open(): net.Socket {
-    if (this.#socket) return this.#socket;
-    const socket = connect(this.#address);
+  /** Connects, unless the backoff says not yet or the address cannot be dialled. */
+  #open(): net.Socket | undefined {
+    if (performance.now() < this.#retryAt) return undefined;
+    let socket: net.Socket;
+    try {
+      socket = connect(this.#address);
+    } catch {
+      this.#backOff();
+      return undefined;
+    }
+    const pinger = new Pinger(socket);
     writeHello(socket, this.#hello);
     readFrames(socket, (kind, payload) => {
       if (kind === FrameKind.pong) {
         // The peer took the hello: the link works, so the next break retries soon again.
-        this.#pingSentAt = undefined;
+        pinger.pong();
         this.#backoffMs = BACKOFF_MIN_MS;
       } else if (kind === FrameKind.refused) {
         socket.destroy(new PeerWireError(`refused: ${payload.toString('utf8')}`));
@@ -154,8 +190,8 @@ class PeerLink {
     socket.on('drain', () => this.#flush(socket));
     socket.on('close', () => this.#broken(socket));
     this.#socket = socket;
+    this.#pinger = pinger;
     this.#blocked = true;
-    this.#pingSentAt = performance.now();
     return socket;
   }
 
@@ -163,10 +199,15 @@ class PeerLink {
   #broken(socket: net.Socket): void {
     if (this.#socket !== socket) return;
     this.#socket = undefined;
+    this.#pinger = undefined;
     this.#blocked = false;
+    this.#backOff();
+    for (const { batch } of this.#waiting.splice(0)) this.#onDrop(batch);
+  }
+
+  #backOff(): void {
     this.#retryAt = performance.now() + this.#backoffMs * (0.8 + 0.4 * Math.random());
     this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS);
-    for (const { batch } of this.#waiting.splice(0)) this.#onDrop(batch);
   }
 
   #flush(socket: net.Socket): void {
@@ -182,12 +223,15 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   readonly #options: TcpPeerTransportOptions;
   readonly #links = new Map<NodeName, PeerLink>();
   readonly #peers: Map<NodeName, string>;
-  /** Connections from peers, closed with the transport. */
-  readonly #accepted = new Set<net.Socket>();
+  /** Connections from peers, and snapshot transfers to them: closed with the transport. */
+  readonly #sockets = new Set<net.Socket>();
+  /** The snapshot transfers under way, pinged like the links. */
+  readonly #transfers = new Set<Pinger>();
   readonly #keepalive: NodeJS.Timeout;
   /** The port this transport listens on, when it has one of its own (`listen`). */
   #ownPort: SharedPort | undefined;
   #clusterId: string | undefined;
+  #closed = false;
   #onReceive: (from: NodeName, batch: readonly ShardMessage[]) => void = () => {};
   #onSnapshot: (from: NodeName, transfer: SnapshotTransfer) => Promise<void> = async () => {
     throw new Error('no snapshot handler');
@@ -203,6 +247,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     this.#keepalive = setInterval(() => {
       const now = performance.now();
       for (const link of this.#links.values()) link.keepalive(now);
+      for (const transfer of this.#transfers) transfer.check(now);
     }, KEEPALIVE_MS);
     this.#keepalive.unref();
   }
@@ -247,12 +292,17 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
 
   async sendSnapshot(to: NodeName, transfer: SnapshotTransfer): Promise<void> {
     const address = this.#peers.get(to);
+    if (this.#closed) throw new Error('the transport is closed');
     if (!address || this.#clusterId === undefined) throw new Error(`no address for peer ${to}`);
     const socket = connect(address);
+    const pinger = new Pinger(socket);
+    this.#sockets.add(socket);
+    this.#transfers.add(pinger);
     writeHello(socket, this.#hello('snapshot'));
     const outcome = new Promise<void>((resolve, reject) => {
       readFrames(socket, (kind, payload) => {
         if (kind === FrameKind.ok) resolve();
+        else if (kind === FrameKind.pong) pinger.pong();
         else if (kind === FrameKind.refused)
           reject(new Error(`snapshot refused: ${payload.toString('utf8')}`));
       });
@@ -274,6 +324,8 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
       writeFrame(socket, FrameKind.end, NOTHING);
       await outcome;
     } finally {
+      this.#transfers.delete(pinger);
+      this.#sockets.delete(socket);
       socket.destroy();
     }
   }
@@ -291,19 +343,29 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#keepalive);
     for (const link of this.#links.values()) link.close();
     this.#links.clear();
-    for (const socket of this.#accepted) socket.destroy();
+    for (const socket of this.#sockets) socket.destroy();
     this.#ownPort?.close();
   }
 
-  /** A connection from a peer (its preface read): a hello, then raft frames or a snapshot. */
+  /**
+   * A connection from a peer (its preface read): a hello, then raft frames or a snapshot.
+   * Until the hello says it is a peer of this cluster it may send only a hello's worth; once
+   * it is, a connection silent longer than a keepalive round is cut.
+   */
   accept(socket: net.Socket, head: Buffer): void {
-    this.#accepted.add(socket);
-    socket.once('close', () => this.#accepted.delete(socket));
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.setTimeout(ACCEPTED_IDLE_MS, () => socket.destroy());
     let serve: ((kind: number, payload: Buffer) => void) | undefined;
-    const feed = readFrames(socket, (kind, payload) => {
+    const { feed, reader } = readFrames(socket, (kind, payload) => {
       if (serve) return serve(kind, payload);
       if (kind !== FrameKind.hello) throw new PeerWireError('a peer link starts with its hello');
       const hello = parseHello(payload);
@@ -317,12 +379,14 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
         serve = () => {};
         return;
       }
-      writeFrame(socket, FrameKind.pong, NOTHING);
+      reader.maxPayloadBytes = MAX_FRAME_BYTES;
+      answerPing(socket);
       serve =
         hello.purpose === 'raft'
           ? this.#raftFrames(hello.node, socket)
           : this.#snapshotFrames(hello.node, socket);
     });
+    reader.maxPayloadBytes = MAX_HELLO_BYTES;
     if (head.length > 0) feed(head);
     socket.resume();
   }
@@ -330,45 +394,60 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   #raftFrames(from: NodeName, socket: net.Socket) {
     return (kind: number, payload: Buffer) => {
       if (kind === FrameKind.batch) this.#onReceive(from, decodeFrame(payload));
-      else if (kind === FrameKind.ping) writeFrame(socket, FrameKind.pong, NOTHING);
+      else if (kind === FrameKind.ping) answerPing(socket);
       else throw new PeerWireError(`frame kind ${kind} on a raft link`);
     };
   }
 
-  /** Serves one snapshot transfer: the `snap` message, chunks (with back-pressure), the end. */
+  /**
+   * Serves one snapshot transfer: the `snap` message, chunks (with back-pressure), the end;
+   * then `ok` or `refused` once the handler settles. Whatever the handler did not read is
+   * dropped with the connection.
+   */
   #snapshotFrames(from: NodeName, socket: net.Socket) {
     const chunks = new Readable({
       objectMode: true,
       highWaterMark: SNAPSHOT_CHUNKS_BUFFERED,
       read: () => socket.resume(),
     });
-    let started = false;
-    let ended = false;
+    // The handler learns of a failure from its iteration; none may escape as an event.
+    chunks.on('error', () => {});
+    let state: 'header' | 'chunks' | 'ended' | 'settled' = 'header';
     socket.once('close', () => {
-      if (!ended) chunks.destroy(new Error(`the snapshot link from ${from} closed`));
+      if (state === 'header' || state === 'chunks')
+        chunks.destroy(new Error(`the snapshot link from ${from} closed`));
     });
+    const settle = (kind: FrameKind, payload: Uint8Array) => {
+      state = 'settled';
+      chunks.destroy();
+      writeFrame(socket, kind, payload);
+      socket.end();
+      socket.resume();
+    };
     return (kind: number, payload: Buffer) => {
-      if (!started) {
-        const [header] = decodeFrame(payload);
-        if (kind !== FrameKind.batch || header?.message.type !== 'snap' || !header.message.snapshot)
+      if (kind === FrameKind.ping) return answerPing(socket);
+      if (state === 'settled') return;
+      if (state === 'header') {
+        const [header] = kind === FrameKind.batch ? decodeFrame(payload) : [];
+        if (header?.message.type !== 'snap' || !header.message.snapshot)
           throw new PeerWireError('a snapshot transfer starts with its snap message');
-        started = true;
+        state = 'chunks';
         this.#onSnapshot(from, {
           shardId: header.shardId,
           message: header.message,
           snapshot: header.message.snapshot,
           chunks,
         }).then(
-          () => writeFrame(socket, FrameKind.ok, NOTHING),
-          (error: Error) => writeFrame(socket, FrameKind.refused, Buffer.from(error.message)),
+          () => settle(FrameKind.ok, NOTHING),
+          (error: Error) => settle(FrameKind.refused, Buffer.from(error.message)),
         );
-      } else if (kind === FrameKind.chunk) {
+      } else if (state === 'chunks' && kind === FrameKind.chunk) {
         if (!chunks.push(payload)) socket.pause();
-      } else if (kind === FrameKind.end) {
-        ended = true;
+      } else if (state === 'chunks' && kind === FrameKind.end) {
+        state = 'ended';
         chunks.push(null);
       } else {
-        throw new PeerWireError(`frame kind ${kind} in a snapshot transfer`);
+        throw new PeerWireError(`frame kind ${kind} out of place in a snapshot transfer`);
       }
     };
   }
@@ -378,6 +457,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   }
 
   #link(to: NodeName): PeerLink | undefined {
+    if (this.#closed) return undefined;
     let link = this.#links.get(to);
     if (link) return link;
     const address = this.#peers.get(to);

@@ -61,6 +61,10 @@ describe('node configuration', () => {
     const problems = problemsOf([
       '--listen',
       'nowhere',
+      '--advertise',
+      '127.0.0.1:70000',
+      '--peer-addresses',
+      'n2=127.0.0.1:99999',
       '--shards',
       '0',
       '--heartbeat-ticks',
@@ -72,6 +76,8 @@ describe('node configuration', () => {
       expect.arrayContaining([
         expect.stringMatching(/node-id is required/),
         expect.stringMatching(/listen "nowhere" is not host:port/),
+        expect.stringMatching(/advertise "127.0.0.1:70000" is not host:port/),
+        expect.stringMatching(/peer address "n2=127.0.0.1:99999" is not id=host:port/),
         expect.stringMatching(/shards 0/),
         expect.stringMatching(/heartbeat-ticks/),
         expect.stringMatching(/capacityBytes .*12 parsecs/),
