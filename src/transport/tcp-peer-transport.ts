@@ -35,12 +35,16 @@ export interface TcpPeerTransportOptions {
   readonly overrides?: ReadonlyMap<NodeName, string>;
   /** Frames queued per link while its socket is busy; past this, batches are dropped. */
   readonly maxQueuedFrames?: number;
+  /** How often every link is pinged (default 2 s). */
+  readonly keepaliveMs?: number;
+  /** A link whose pong is this late is cut and reopened: its peer hangs (default 5 s). */
+  readonly keepaliveTimeoutMs?: number;
 }
 
 /** A broken link waits this long before it reconnects, doubling up to the maximum. */
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 1_000;
-/** Every link is pinged this often; one whose pong is this late is cut and reopened. */
+/** Keepalive defaults: see `keepaliveMs`, `keepaliveTimeoutMs`. */
 const KEEPALIVE_MS = 2_000;
 const KEEPALIVE_TIMEOUT_MS = 5_000;
 /** Snapshot chunks buffered on the receiving side before its socket is paused. */
@@ -84,6 +88,7 @@ class PeerLink {
   readonly #address: string;
   readonly #hello: Hello;
   readonly #maxQueued: number;
+  readonly #keepaliveTimeoutMs: number;
   readonly #onDrop: (batch: readonly ShardMessage[]) => void;
   #socket: net.Socket | undefined;
   #waiting: { frame: Uint8Array; batch: readonly ShardMessage[] }[] = [];
@@ -96,11 +101,13 @@ class PeerLink {
     address: string,
     hello: Hello,
     maxQueued: number,
+    keepaliveTimeoutMs: number,
     onDrop: (batch: readonly ShardMessage[]) => void,
   ) {
     this.#address = address;
     this.#hello = hello;
     this.#maxQueued = maxQueued;
+    this.#keepaliveTimeoutMs = keepaliveTimeoutMs;
     this.#onDrop = onDrop;
   }
 
@@ -126,7 +133,7 @@ class PeerLink {
     if (this.#pingSentAt === undefined) {
       this.#pingSentAt = now;
       writeFrame(socket, FrameKind.ping, NOTHING);
-    } else if (now - this.#pingSentAt > KEEPALIVE_TIMEOUT_MS) {
+    } else if (now - this.#pingSentAt > this.#keepaliveTimeoutMs) {
       socket.destroy(new Error(`no pong from ${this.#address}`));
     }
   }
@@ -203,7 +210,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     this.#keepalive = setInterval(() => {
       const now = performance.now();
       for (const link of this.#links.values()) link.keepalive(now);
-    }, KEEPALIVE_MS);
+    }, options.keepaliveMs ?? KEEPALIVE_MS);
     this.#keepalive.unref();
   }
 
@@ -386,6 +393,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
       address,
       this.#hello('raft'),
       this.#options.maxQueuedFrames ?? 256,
+      this.#options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
       (batch) => this.#onUnreachable(to, [...new Set(batch.map((m) => m.shardId))]),
     );
     this.#links.set(to, link);
