@@ -46,14 +46,18 @@ export class PeerWireError extends Error {
 
 const HEADER_BYTES = 5;
 
+/** The bytes before a frame's payload: its length (the kind byte and the payload), its kind. */
+export function frameHeader(kind: FrameKind, payloadBytes: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header.writeUInt32BE(payloadBytes + 1, 0);
+  header[4] = kind;
+  return header;
+}
+
 /** Writes one frame; false when the socket's buffer is full (wait for `drain`). */
 export function writeFrame(socket: Socket, kind: FrameKind, payload: Uint8Array): boolean {
-  // One buffer, one write: copying the payload costs less than corking a writev.
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  frame.writeUInt32BE(payload.length + 1, 0);
-  frame[4] = kind;
-  frame.set(payload, HEADER_BYTES);
-  return socket.write(frame);
+  // One write: copying the payload costs less than corking a writev of two parts.
+  return socket.write(Buffer.concat([frameHeader(kind, payload.length), payload]));
 }
 
 export function writeHello(socket: Socket, hello: Hello): void {
@@ -63,13 +67,14 @@ export function writeHello(socket: Socket, hello: Hello): void {
 
 /** Parses a hello frame's payload; throws `PeerWireError` when it is not one. */
 export function parseHello(payload: Uint8Array): Hello {
-  let hello: Partial<Hello>;
+  let hello: Partial<Hello> | null;
   try {
     hello = JSON.parse(Buffer.from(payload).toString('utf8'));
   } catch {
     throw new PeerWireError('the hello frame is not JSON');
   }
-  const { cluster, node, purpose } = hello;
+  // `null` is JSON too.
+  const { cluster, node, purpose } = hello ?? {};
   if (
     typeof cluster !== 'string' ||
     typeof node !== 'string' ||

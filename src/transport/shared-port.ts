@@ -20,14 +20,21 @@ export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_send_message_length': 64 << 20,
 };
 
-/** A connection that has not sent its first bytes by then is closed. */
+/** A connection that has not sent its first bytes by then is closed (default). */
 const PREFACE_TIMEOUT_MS = 10_000;
+
+export interface SharedPortOptions {
+  /** How long a connection may take to send its first 8 bytes before it is closed. */
+  readonly prefaceTimeoutMs?: number;
+}
 
 /** `host:port`, `[v6]:port` → its parts. */
 export function parseAddress(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
-  const port = Number(address.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65_535) {
+  const digits = address.slice(colon + 1);
+  const port = Number(digits);
+  // Decimal digits only: Number() reads '' as 0 (any free port) and also takes `0x10`, `1e3`.
+  if (colon < 0 || !/^\d{1,5}$/.test(digits) || port > 65_535) {
     throw new Error(`${address} is not host:port`);
   }
   return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port };
@@ -46,12 +53,18 @@ export class SharedPort {
   readonly #listener: net.Server;
   readonly #injector: grpc.ConnectionInjector | undefined;
   readonly #peers: PeerAcceptor | undefined;
+  readonly #prefaceTimeoutMs: number;
   /** Connections still being told apart. */
   readonly #undecided = new Set<net.Socket>();
 
-  private constructor(grpcServer: grpc.Server | undefined, peers: PeerAcceptor | undefined) {
+  private constructor(
+    grpcServer: grpc.Server | undefined,
+    peers: PeerAcceptor | undefined,
+    options: SharedPortOptions,
+  ) {
     this.#injector = grpcServer?.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.#peers = peers;
+    this.#prefaceTimeoutMs = options.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS;
     this.#listener = net.createServer((socket) => this.#sort(socket));
   }
 
@@ -59,8 +72,9 @@ export class SharedPort {
   static async listen(
     address: string,
     serve: { grpc?: grpc.Server; peers?: PeerAcceptor },
+    options: SharedPortOptions = {},
   ): Promise<SharedPort> {
-    const port = new SharedPort(serve.grpc, serve.peers);
+    const port = new SharedPort(serve.grpc, serve.peers, options);
     const { host, port: number } = parseAddress(address);
     await new Promise<void>((resolve, reject) => {
       port.#listener.once('error', reject);
@@ -87,7 +101,7 @@ export class SharedPort {
     this.#undecided.add(socket);
     socket.setNoDelay(true);
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => socket.destroy(), PREFACE_TIMEOUT_MS);
+    const timer = setTimeout(() => socket.destroy(), this.#prefaceTimeoutMs);
     const decided = () => {
       clearTimeout(timer);
       this.#undecided.delete(socket);

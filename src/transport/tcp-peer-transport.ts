@@ -37,6 +37,10 @@ export interface TcpPeerTransportOptions {
   readonly overrides?: ReadonlyMap<NodeName, string>;
   /** Frames queued per link while its socket is busy; past this, batches are dropped. */
   readonly maxQueuedFrames?: number;
+  /** How often every link is pinged (default 2 s). */
+  readonly keepaliveMs?: number;
+  /** A link whose pong is this late is cut and reopened: its peer hangs (default 5 s). */
+  readonly keepaliveTimeoutMs?: number;
 }
 
 /** A broken link waits this long before it reconnects, doubling up to the maximum. */
@@ -48,7 +52,6 @@ const BACKOFF_MAX_MS = 1_000;
  */
 const KEEPALIVE_MS = 2_000;
 const KEEPALIVE_TIMEOUT_MS = 5_000;
-const ACCEPTED_IDLE_MS = KEEPALIVE_MS + KEEPALIVE_TIMEOUT_MS;
 /** Snapshot chunks buffered on the receiving side before its socket is paused. */
 const SNAPSHOT_CHUNKS_BUFFERED = 8;
 /** Pongs are not queued behind this much unread output (a peer that pings but never reads). */
@@ -90,11 +93,13 @@ function answerPing(socket: net.Socket): void {
 /** Pings a connection whose peer answers pongs, and cuts it when a pong is too late. */
 class Pinger {
   readonly #socket: net.Socket;
+  readonly #timeoutMs: number;
   /** When the unanswered ping left; the hello counts as one. */
   #sentAt: number | undefined = performance.now();
 
-  constructor(socket: net.Socket) {
+  constructor(socket: net.Socket, timeoutMs: number) {
     this.#socket = socket;
+    this.#timeoutMs = timeoutMs;
   }
 
   pong(): void {
@@ -105,7 +110,7 @@ class Pinger {
     if (this.#sentAt === undefined) {
       this.#sentAt = now;
       writeFrame(this.#socket, FrameKind.ping, NOTHING);
-    } else if (now - this.#sentAt > KEEPALIVE_TIMEOUT_MS) {
+    } else if (now - this.#sentAt > this.#timeoutMs) {
       this.#socket.destroy(new Error('no pong from the peer'));
     }
   }
@@ -120,6 +125,7 @@ class PeerLink {
   readonly #address: string;
   readonly #hello: Hello;
   readonly #maxQueued: number;
+  readonly #keepaliveTimeoutMs: number;
   readonly #onDrop: (batch: readonly ShardMessage[]) => void;
   #socket: net.Socket | undefined;
   #pinger: Pinger | undefined;
@@ -132,11 +138,13 @@ class PeerLink {
     address: string,
     hello: Hello,
     maxQueued: number,
+    keepaliveTimeoutMs: number,
     onDrop: (batch: readonly ShardMessage[]) => void,
   ) {
     this.#address = address;
     this.#hello = hello;
     this.#maxQueued = maxQueued;
+    this.#keepaliveTimeoutMs = keepaliveTimeoutMs;
     this.#onDrop = onDrop;
   }
 
@@ -173,7 +181,7 @@ class PeerLink {
       this.#backOff();
       return undefined;
     }
-    const pinger = new Pinger(socket);
+    const pinger = new Pinger(socket, this.#keepaliveTimeoutMs);
     writeHello(socket, this.#hello);
     readFrames(socket, (kind, payload) => {
       if (kind === FrameKind.pong) {
@@ -232,6 +240,8 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   #ownPort: SharedPort | undefined;
   #clusterId: string | undefined;
   #closed = false;
+  readonly #keepaliveMs: number;
+  readonly #keepaliveTimeoutMs: number;
   #onReceive: (from: NodeName, batch: readonly ShardMessage[]) => void = () => {};
   #onSnapshot: (from: NodeName, transfer: SnapshotTransfer) => Promise<void> = async () => {
     throw new Error('no snapshot handler');
@@ -244,11 +254,13 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     this.#peers = new Map(options.peers);
     for (const [node, address] of options.overrides ?? []) this.#peers.set(node, address);
     this.#clusterId = options.clusterId;
+    this.#keepaliveMs = options.keepaliveMs ?? KEEPALIVE_MS;
+    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
     this.#keepalive = setInterval(() => {
       const now = performance.now();
       for (const link of this.#links.values()) link.keepalive(now);
       for (const transfer of this.#transfers) transfer.check(now);
-    }, KEEPALIVE_MS);
+    }, this.#keepaliveMs);
     this.#keepalive.unref();
   }
 
@@ -295,7 +307,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     if (this.#closed) throw new Error('the transport is closed');
     if (!address || this.#clusterId === undefined) throw new Error(`no address for peer ${to}`);
     const socket = connect(address);
-    const pinger = new Pinger(socket);
+    const pinger = new Pinger(socket, this.#keepaliveTimeoutMs);
     this.#sockets.add(socket);
     this.#transfers.add(pinger);
     writeHello(socket, this.#hello('snapshot'));
@@ -363,7 +375,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     }
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    socket.setTimeout(ACCEPTED_IDLE_MS, () => socket.destroy());
+    socket.setTimeout(this.#keepaliveMs + this.#keepaliveTimeoutMs, () => socket.destroy());
     let serve: ((kind: number, payload: Buffer) => void) | undefined;
     const { feed, reader } = readFrames(socket, (kind, payload) => {
       if (serve) return serve(kind, payload);
@@ -466,6 +478,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
       address,
       this.#hello('raft'),
       this.#options.maxQueuedFrames ?? 256,
+      this.#keepaliveTimeoutMs,
       (batch) => this.#onUnreachable(to, [...new Set(batch.map((m) => m.shardId))]),
     );
     this.#links.set(to, link);

@@ -1,10 +1,22 @@
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { message } from '../../src/raft/types.ts';
+import { encodeFrame } from '../../src/transport/peer-codec.ts';
+import {
+  FrameKind,
+  FrameReader,
+  frameHeader,
+  PEER_PREFACE,
+} from '../../src/transport/peer-wire.ts';
 import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
 import type { ShardMessage } from '../../src/transport/transport.ts';
 
 const open: TcpPeerTransport[] = [];
+/** Closes what a test opened besides transports: raw sockets, servers. */
+const cleanups: (() => void)[] = [];
 afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
   await Promise.all(open.splice(0).map((t) => t.close()));
 });
 
@@ -25,6 +37,44 @@ function until<T>(check: () => T | undefined, ms = 3_000): Promise<T> {
     };
     poll();
   });
+}
+
+/** Rejects when `promise` has not settled within `ms`: nothing may hang. */
+function within<T>(promise: Promise<T>, ms = 3_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+function frame(kind: FrameKind, payload: Uint8Array | string): Buffer {
+  const bytes = Buffer.from(payload);
+  return Buffer.concat([frameHeader(kind, bytes.length), bytes]);
+}
+
+function helloFrame(cluster: string, node = 'x', purpose = 'raft'): Buffer {
+  return frame(FrameKind.hello, JSON.stringify({ cluster, node, purpose }));
+}
+
+/**
+ * A peer connection written by hand: the preface, then `bytes`. It collects the frames it
+ * gets back, and notes when the other side closes it.
+ */
+function rawPeer(port: number, bytes: Buffer) {
+  const socket = net.connect(port, '127.0.0.1');
+  cleanups.push(() => socket.destroy());
+  const peer = { frames: [] as { kind: number; text: string }[], closed: false };
+  const reader = new FrameReader((kind, payload) =>
+    peer.frames.push({ kind, text: payload.toString('utf8') }),
+  );
+  socket.on('data', (chunk) => reader.push(chunk));
+  socket.on('error', () => {});
+  socket.once('close', () => {
+    peer.closed = true;
+  });
+  socket.write(Buffer.concat([PEER_PREFACE, bytes]));
+  return peer;
 }
 
 const batch: ShardMessage[] = [
@@ -152,5 +202,258 @@ describe('TCP peer transport over loopback', () => {
       return again > 0 ? true : undefined;
     }, 5_000);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('cuts the link to a hung peer by keepalive, then reports what is sent to it', async () => {
+    // Accepts and never answers, like a SIGSTOPped process. It reads what comes (and drops
+    // it) only so that the test sees the link being cut.
+    const accepted: net.Socket[] = [];
+    let cutAt: number | undefined;
+    const hung = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.resume();
+      socket.on('error', () => {});
+      socket.once('close', () => {
+        cutAt ??= performance.now();
+      });
+    });
+    cleanups.push(() => {
+      hung.close();
+      for (const socket of accepted) socket.destroy();
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const address = `127.0.0.1:${(hung.address() as net.AddressInfo).port}`;
+    const a = await TcpPeerTransport.listen('127.0.0.1:0', {
+      node: 'a',
+      clusterId: 'c1',
+      peers: new Map([['hung', address]]),
+      keepaliveMs: 50,
+      keepaliveTimeoutMs: 300,
+    });
+    open.push(a);
+    const reported: number[][] = [];
+    a.onUnreachable((peer, shards) => {
+      expect(peer).toBe('hung');
+      reported.push([...shards]);
+    });
+
+    const sentAt = performance.now();
+    a.send('hung', batch);
+    const cut = await until(() => cutAt);
+    expect(accepted).toHaveLength(1);
+    // The batch went into the socket: nothing to report until the link is cut.
+    expect(reported).toEqual([]);
+    expect(cut - sentAt).toBeGreaterThanOrEqual(300);
+    expect(cut - sentAt).toBeLessThan(2_000);
+    // Cut, the link waits out its backoff: what is sent meanwhile is reported.
+    await until(() => {
+      a.send('hung', batch);
+      return reported.length > 0 ? true : undefined;
+    });
+    expect(reported[0]).toEqual([3, 7]);
+  });
+
+  it('closes a connection that breaks the wire, and keeps serving the good links', async () => {
+    const a = await start('a', new Map());
+    const b = await start('b', new Map());
+    a.setPeerAddresses(new Map([['b', `127.0.0.1:${b.port}`]]));
+    const received: string[] = [];
+    b.onReceive((from) => received.push(from));
+    a.send('b', batch);
+    await until(() => (received.length === 1 ? true : undefined));
+
+    const hello = helloFrame('c1');
+    const breaches: Record<string, Buffer> = {
+      'a length of 0': Buffer.alloc(5),
+      'bytes that are not frames': Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+      'a batch before the hello': frame(FrameKind.batch, encodeFrame(batch)),
+      'a hello that is not JSON': frame(FrameKind.hello, '{cluster'),
+      'a hello of no known purpose': helloFrame('c1', 'x', 'gossip'),
+      'a snapshot chunk on a raft link': Buffer.concat([hello, frame(FrameKind.chunk, 'data')]),
+      'an ok on a raft link': Buffer.concat([hello, frame(FrameKind.ok, '')]),
+      'a batch that is not a peer-codec frame': Buffer.concat([
+        hello,
+        frame(FrameKind.batch, new Uint8Array([0xff, 1, 2, 3])),
+      ]),
+    };
+    const peers = Object.entries(breaches).map(([what, bytes]) => ({
+      what,
+      peer: rawPeer(b.port, bytes),
+    }));
+    // A well-behaved raw link alongside: answered, and left open.
+    const good = rawPeer(
+      b.port,
+      Buffer.concat([hello, frame(FrameKind.batch, encodeFrame(batch)), frame(FrameKind.ping, '')]),
+    );
+    await until(() => (peers.every(({ peer }) => peer.closed) ? true : undefined));
+    await until(() => (good.frames.length === 2 ? true : undefined));
+    expect(good.frames.map((f) => f.kind)).toEqual([FrameKind.pong, FrameKind.pong]);
+    expect(good.closed).toBe(false);
+    expect(received.filter((from) => from === 'x')).toEqual(['x']);
+
+    a.send('b', batch);
+    await until(() => (received.filter((from) => from === 'a').length === 2 ? true : undefined));
+  });
+
+  it('tells a link from another cluster why it is refused, then closes it', async () => {
+    const b = await start('b', new Map());
+    const stranger = rawPeer(b.port, helloFrame('other-cluster'));
+    await until(() => (stranger.closed ? true : undefined));
+    expect(stranger.frames).toHaveLength(1);
+    expect(stranger.frames[0].kind).toBe(FrameKind.refused);
+    expect(stranger.frames[0].text).toMatch(/cluster c1/);
+
+    const joining = await TcpPeerTransport.listen('127.0.0.1:0', { node: 'n' });
+    open.push(joining);
+    const early = rawPeer(joining.port, helloFrame('c1'));
+    await until(() => (early.closed ? true : undefined));
+    expect(early.frames).toEqual([
+      { kind: FrameKind.refused, text: 'this node has not joined a cluster yet' },
+    ]);
+  });
+
+  it('fails the receiving side of a snapshot whose sender breaks off midway', async () => {
+    const a = await start('a', new Map());
+    const b = await start('b', new Map());
+    a.setPeerAddresses(new Map([['b', `127.0.0.1:${b.port}`]]));
+    const got: Uint8Array[] = [];
+    const received = new Promise<unknown>((resolve) => {
+      b.onSnapshot(async (_from, transfer) => {
+        try {
+          for await (const chunk of transfer.chunks) got.push(chunk);
+          resolve('every chunk and the end');
+        } catch (error) {
+          resolve(error);
+          throw error;
+        }
+      });
+    });
+    const snapshot = { index: 40, term: 3, conf: { voters: [1, 2, 3], learners: [] } };
+    const sent = a.sendSnapshot('b', {
+      shardId: 5,
+      message: message({ type: 'snap', from: 1, to: 2, term: 3, snapshot }),
+      snapshot,
+      chunks: (async function* () {
+        yield new Uint8Array(1_000).fill(1);
+        // Midway, once the first chunk is in: the sender's source fails and its link closes.
+        await until(() => (got.length === 1 ? true : undefined));
+        throw new Error('snapshot file vanished');
+      })(),
+    });
+    await expect(within(sent)).rejects.toThrow(/vanished/);
+    const outcome = await within(received);
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(/snapshot link from a closed/);
+    expect(got).toHaveLength(1);
+  });
+});
+
+describe('TCP peer transport: failures found in review', () => {
+  const snapshot = { index: 40, term: 3, conf: { voters: [1, 2, 3], learners: [] } };
+  const snapMessage = () => message({ type: 'snap', from: 1, to: 2, term: 3, snapshot });
+  const snapHeader = () =>
+    frame(FrameKind.batch, encodeFrame([{ shardId: 5, message: snapMessage() }]));
+
+  it('survives snapshot connections that end early or send after their end (no stray error event)', async () => {
+    const b = await start('b', new Map());
+    const errors: string[] = [];
+    b.onSnapshot(async (_from, transfer) => {
+      try {
+        for await (const _ of transfer.chunks);
+      } catch (error) {
+        errors.push((error as Error).message);
+        throw error;
+      }
+    });
+    // A hello and the header, then gone: the handler's iteration fails, nothing else.
+    const early = rawPeer(b.port, Buffer.concat([helloFrame('c1', 'a', 'snapshot'), snapHeader()]));
+    await until(() => (early.frames.length > 0 ? true : undefined));
+    for (const cleanup of cleanups.splice(0)) cleanup();
+    await until(() => (errors.length > 0 ? true : undefined));
+    expect(errors[0]).toMatch(/snapshot link from a closed/);
+    // A chunk after the end: that connection is closed as a wire error.
+    const late = rawPeer(
+      b.port,
+      Buffer.concat([
+        helloFrame('c1', 'a', 'snapshot'),
+        snapHeader(),
+        frame(FrameKind.end, ''),
+        frame(FrameKind.chunk, 'late'),
+      ]),
+    );
+    await until(() => (late.closed ? true : undefined));
+    // And the transport still takes transfers.
+    const a = await start('a', new Map([['b', `127.0.0.1:${b.port}`]]));
+    await within(
+      a.sendSnapshot('b', {
+        shardId: 5,
+        message: snapMessage(),
+        snapshot,
+        chunks: (async function* () {
+          yield new Uint8Array([1]);
+        })(),
+      }),
+    );
+  });
+
+  it('refuses a large snapshot its handler will not read, at once, with the reason', async () => {
+    const b = await start('b', new Map());
+    b.onSnapshot(async () => {
+      throw new Error('no replica of shard 5 here');
+    });
+    const a = await start('a', new Map([['b', `127.0.0.1:${b.port}`]]));
+    const sent = a.sendSnapshot('b', {
+      shardId: 5,
+      message: snapMessage(),
+      snapshot,
+      chunks: (async function* () {
+        for (let i = 0; i < 256; i++) yield new Uint8Array(1 << 20);
+      })(),
+    });
+    await expect(within(sent)).rejects.toThrow(/no replica of shard 5 here/);
+  });
+
+  it('fails a snapshot sent to a peer that stopped answering, instead of waiting for good', async () => {
+    // Accepts and reads, never answers: a SIGSTOPped receiver (its kernel still takes bytes).
+    const accepted: net.Socket[] = [];
+    const stopped = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.resume();
+      socket.on('error', () => {});
+    });
+    cleanups.push(() => {
+      stopped.close();
+      for (const socket of accepted) socket.destroy();
+    });
+    await new Promise<void>((resolve) => stopped.listen(0, '127.0.0.1', resolve));
+    const a = await TcpPeerTransport.listen('127.0.0.1:0', {
+      node: 'a',
+      clusterId: 'c1',
+      peers: new Map([['b', `127.0.0.1:${(stopped.address() as net.AddressInfo).port}`]]),
+      keepaliveMs: 50,
+      keepaliveTimeoutMs: 300,
+    });
+    open.push(a);
+    const sent = a.sendSnapshot('b', {
+      shardId: 5,
+      message: snapMessage(),
+      snapshot,
+      chunks: (async function* () {
+        yield new Uint8Array(1_000);
+      })(),
+    });
+    await expect(within(sent)).rejects.toThrow(/snapshot link to b closed/);
+  });
+
+  it('drops and reports batches for a peer whose address cannot be dialled, without throwing', async () => {
+    const a = await start('a', new Map([['bad', '127.0.0.1:70000']]));
+    const reported: number[][] = [];
+    a.onUnreachable((_peer, shards) => reported.push([...shards]));
+    expect(() => a.send('bad', batch)).not.toThrow();
+    expect(() => a.send('bad', batch)).not.toThrow();
+    expect(reported).toEqual([
+      [3, 7],
+      [3, 7],
+    ]);
   });
 });
