@@ -6,11 +6,11 @@
  * modes `sdk-set`, `sdk-get`, with the requests each stream write carried). Raw requests go to each key's shard leader, learned from the
  * not-leader hints (and followed again if a leader moves during a run). A SET's reply carries
  * its entry's raft index, so the distinct versions seen tell how many writes shared a log
- * entry. Prints a table and writes bench/results/cluster.json.
+ * entry. Prints a table and writes bench/results/cluster.json (`runs`, `ratios`).
  *
  * Options:
  * - `--quick`: 5,000 operations per run instead of 40,000; `--ops N` sets any count.
- * - `--only pipeline-set,unary-get,sdk-set,...`: run only these modes.
+ * - `--only pipeline-set,unary-get,sdk-set,etcd-put,redis-get,...`: run only these modes.
  * - `--in-flight 64,256`: the closed-loop concurrencies.
  * - `--rate 10000[,...]`: also offer Pipeline SETs and GETs at a fixed rate (open loop), each
  *   latency measured from the moment its request was due, not from when it was sent, so a
@@ -27,6 +27,21 @@
  * the hosts, Raft and the store cost without gRPC and processes (their CPU column is the
  * whole process's).
  *
+ * References, for ratios measured in the same run on the same machine with the same closed
+ * loops, each alone on the machine while it runs (support/references.ts):
+ * - etcd (modes `etcd-put`, `etcd-get`: Put and linearizable Range over its gRPC API, sent to
+ *   the leader on a channel per 32 in flight): a 3-member cluster of local processes, data dirs
+ *   on tmpfs so that fsync is not what is measured (raftcache keeps its log in memory).
+ *   `apt-get install -y etcd-server` (v3.4).
+ * - Redis (modes `redis-set`, `redis-get`, ioredis with auto-pipelining): one redis-server with
+ *   no persistence, unreplicated: the ceiling of a cache on this machine.
+ *   `apt-get install -y redis-server`.
+ * They run by default when their binaries are on PATH; a missing one skips its modes, saying
+ * which package to install (the bench installs nothing). After the table come the ratios
+ * raftcache ÷ reference of ops/s and of node CPU per op (pipeline and unary SET vs etcd Put,
+ * GET vs etcd Range, pipeline vs Redis), also in the JSON as `ratios`. etcd's API is unary
+ * only: its ops/s are bounded by grpc-js's unary client here (see the client CPU column).
+ *
  * Besides latencies, each run reports the CPU time the three nodes (together) and the load
  * generator spent per operation (Linux: from /proc): on a shared machine the ops/s swing
  * with what else runs, the CPU cost of an operation much less.
@@ -42,8 +57,15 @@ import { CacheClient } from '../src/client/index.ts';
 import { publicApi } from '../src/server/proto.ts';
 import { LEADER_METADATA_KEY } from '../src/server/status.ts';
 import { keySlot, slotsOf } from '../src/shard/key-slot.ts';
-import { freePort } from '../test/support/node-processes.ts';
 import { startInProcess } from './support/in-process.ts';
+import { freePorts } from './support/ports.ts';
+import {
+  findBinary,
+  REFERENCES,
+  type ReferenceClient,
+  type ReferenceKind,
+  type ServerProcess,
+} from './support/references.ts';
 import { printTable, writeResults } from './support/report.ts';
 
 const { values: flags } = parseArgs({
@@ -71,12 +93,7 @@ const STALL_MS = 30_000;
 // Free ports by default: another benchmark or test on the machine must not meet this one's
 // nodes (its clients would talk to them). RAFTCACHE_BENCH_PORT=p fixes them at p to p+3.
 const BASE_PORT = process.env.RAFTCACHE_BENCH_PORT;
-const ports = [0, 1, 2, 3].map((i) => Number(BASE_PORT) + i);
-if (!BASE_PORT) {
-  const free = new Set<number>();
-  while (free.size < ports.length) free.add(await freePort());
-  ports.splice(0, ports.length, ...free);
-}
+const ports = BASE_PORT ? [0, 1, 2, 3].map((i) => Number(BASE_PORT) + i) : await freePorts(4);
 const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${ports[i - 1]}` }));
 
 // biome-ignore lint/suspicious/noExplicitAny: generated clients and decoded replies
@@ -195,21 +212,26 @@ class Tally {
   }
 }
 
-/** The SDK as an application uses it: `inFlight` calls at a time, each awaited. */
-async function runSdk(sdk: CacheClient, op: Op, inFlight: number) {
-  const tally = new Tally();
-  const before = sdk.metrics;
+/**
+ * A closed loop as an application runs one: `inFlight` workers, each awaiting `call` on the
+ * next key (`index` counts from 0) before starting another; a call that throws counts as an
+ * error. The row of the run, named `mode`.
+ */
+async function closedLoop(
+  mode: string,
+  inFlight: number,
+  call: (key: string, index: number) => Promise<unknown>,
+  tally = new Tally(),
+  operations = OPERATIONS,
+) {
   let next = 0;
   const started = performance.now();
   const worker = async () => {
-    while (next < OPERATIONS) {
-      const key = keyAt(next++);
+    while (next < operations) {
+      const index = next++;
       const t = performance.now();
       try {
-        if (op === 'set') {
-          const { version } = await sdk.set(key, VALUE);
-          if (version !== undefined) tally.wrote(shardOf(key), version);
-        } else await sdk.get(key);
+        await call(keyAt(index), index);
       } catch {
         tally.errors++;
       }
@@ -217,11 +239,28 @@ async function runSdk(sdk: CacheClient, op: Op, inFlight: number) {
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
+  return summary(mode, String(inFlight), tally, performance.now() - started, operations);
+}
+
+/** The SDK as an application uses it: `inFlight` calls at a time, each awaited. */
+async function runSdk(sdk: CacheClient, op: Op, inFlight: number) {
+  const tally = new Tally();
+  const before = sdk.metrics;
+  const row = await closedLoop(
+    `sdk ${op.toUpperCase()}`,
+    inFlight,
+    async (key) => {
+      if (op === 'get') return sdk.get(key);
+      const { version } = await sdk.set(key, VALUE);
+      if (version !== undefined) tally.wrote(shardOf(key), version);
+    },
+    tally,
+  );
   const after = sdk.metrics;
   const requests = after.pipelinedRequests - before.pipelinedRequests;
   const writes = after.pipelineWrites - before.pipelineWrites;
   return {
-    ...summary(`sdk ${op.toUpperCase()}`, String(inFlight), tally, performance.now() - started),
+    ...row,
     requestsPerWrite: writes > 0 ? Math.round((requests / writes) * 10) / 10 : undefined,
   };
 }
@@ -236,37 +275,27 @@ function followHint(shard: number, code: number, leader: string | undefined): bo
 async function runUnary(op: Op, inFlight: number) {
   const tally = new Tally();
   const method = op === 'set' ? 'Set' : 'Get';
-  let next = 0;
-  const started = performance.now();
-  const worker = async () => {
-    while (next < OPERATIONS) {
-      const key = keyAt(next++);
-      const shard = shardOf(key);
-      const t = performance.now();
-      for (;;) {
-        try {
-          const reply = await unary(
-            leaders.get(shard) as string,
-            method,
-            op === 'set' ? { key, value: VALUE } : { key, consistency: CONSISTENCY },
-          );
-          if (op === 'set') tally.wrote(shard, reply.version);
-        } catch (error) {
-          const e = error as grpc.ServiceError;
-          const hint = e.metadata?.get(LEADER_METADATA_KEY)[0];
-          if (followHint(shard, e.code, typeof hint === 'string' ? hint : undefined)) {
-            tally.redirects++;
-            continue;
-          }
-          tally.errors++;
-        }
-        break;
+  /** One request, sent again to the leader a not-leader answer names. */
+  const call = async (key: string) => {
+    const shard = shardOf(key);
+    for (;;) {
+      try {
+        const reply = await unary(
+          leaders.get(shard) as string,
+          method,
+          op === 'set' ? { key, value: VALUE } : { key, consistency: CONSISTENCY },
+        );
+        if (op === 'set') tally.wrote(shard, reply.version);
+        return;
+      } catch (error) {
+        const e = error as grpc.ServiceError;
+        const hint = e.metadata?.get(LEADER_METADATA_KEY)[0];
+        if (!followHint(shard, e.code, typeof hint === 'string' ? hint : undefined)) throw error;
+        tally.redirects++;
       }
-      tally.record(t);
     }
   };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  return summary(`unary ${op.toUpperCase()}`, String(inFlight), tally, performance.now() - started);
+  return closedLoop(`unary ${op.toUpperCase()}`, inFlight, call, tally);
 }
 
 /** Where a Pipeline run sends its requests. */
@@ -387,35 +416,21 @@ async function runInProcess(op: Op, inFlight: number, cluster: ReturnType<typeof
   const tally = new Tally();
   // A writer id of its own per run: sequence numbers restart, and must not read as retries.
   const clientId = `bench-${randomUUID()}`;
-  let next = 0;
-  const started = performance.now();
   const clientCpu = process.cpuUsage();
-  const worker = async () => {
-    while (next < OPERATIONS) {
-      const seq = ++next;
-      const key = keyAt(seq);
+  const row = await closedLoop(
+    `in-process ${op.toUpperCase()}`,
+    inFlight,
+    async (key, index) => {
       const host = await cluster.leaderFor(key);
-      const t = performance.now();
-      try {
-        if (op === 'set') {
-          const outcome = await host.set({ op: 'set', key, value: VALUE, clientId, seq });
-          if (outcome.status === 'applied') tally.wrote(host.shardOf(key), outcome.version);
-        } else await host.get(key);
-      } catch {
-        tally.errors++;
-      }
-      tally.record(t);
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
+      if (op === 'get') return host.get(key);
+      const outcome = await host.set({ op: 'set', key, value: VALUE, clientId, seq: index + 1 });
+      if (outcome.status === 'applied') tally.wrote(host.shardOf(key), outcome.version);
+    },
+    tally,
+  );
   const cpu = process.cpuUsage(clientCpu);
   return {
-    ...summary(
-      `in-process ${op.toUpperCase()}`,
-      String(inFlight),
-      tally,
-      performance.now() - started,
-    ),
+    ...row,
     nodeCpuUsPerOp: Math.round((cpu.user + cpu.system) / OPERATIONS),
     clientCpuUsPerOp: undefined,
   };
@@ -534,10 +549,19 @@ async function inProcessRuns() {
 
 /** Runs `run` while `processes` live; a process that exits before the end says so. */
 async function whileRunning<T>(
-  processes: readonly { name: string; child: ChildProcess }[],
+  processes: readonly ServerProcess[],
   run: () => Promise<T>,
 ): Promise<T> {
   let stopping = false;
+  const stop = () => {
+    for (const { child, stopSignal } of processes) child.kill(stopSignal ?? 'SIGTERM');
+  };
+  // Should this process exit by a path that skips `finally` (an uncaught error, a signal),
+  // they stop too.
+  const interrupted = () => process.exit(1);
+  process.once('exit', stop);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const exited = processes.map(
     ({ name, child }) =>
       new Promise((resolve) =>
@@ -551,7 +575,10 @@ async function whileRunning<T>(
     return await run();
   } finally {
     stopping = true;
-    for (const { child } of processes) child.kill('SIGTERM');
+    process.off('exit', stop);
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    stop();
     // A node writes its CPU profile as it exits.
     await Promise.all(exited);
   }
@@ -587,6 +614,107 @@ async function echoRuns() {
   });
 }
 
+/**
+ * The same closed loops against a reference system (support/references.ts), started for these
+ * runs alone; a missing binary skips them, saying which package has it.
+ */
+async function referenceRuns(kind: ReferenceKind) {
+  const binary = findBinary(kind.binary);
+  if (!binary) {
+    console.log(
+      `  ${kind.name} runs skipped: no ${kind.binary} on PATH (apt-get install -y ${kind.debianPackage})`,
+    );
+    return [];
+  }
+  const reference = await kind.start(binary);
+  process.once('exit', reference.cleanup);
+  try {
+    return await whileRunning(reference.processes, async () => {
+      await reference.ready();
+      const children = reference.processes.map((p) => p.child);
+      const run = (client: ReferenceClient, op: Op, inFlight: number, operations?: number) =>
+        closedLoop(
+          kind.ops[op].label,
+          inFlight,
+          op === 'set' ? (key) => client.set(key, VALUE) : (key) => client.get(key),
+          undefined,
+          operations,
+        );
+      // Warm-up, unmeasured (this generator's JIT), and a check that a value written reads back.
+      const warmUp = await reference.connect(64);
+      try {
+        for (const op of ['set', 'get'] as const) await run(warmUp, op, 64, 5_000);
+        const value = await warmUp.get(keyAt(0));
+        if (!value?.equals(VALUE)) throw new Error(`${kind.name} did not read back a value set`);
+      } finally {
+        warmUp.close();
+      }
+      const results = [];
+      for (const inFlight of IN_FLIGHT) {
+        const client = await reference.connect(inFlight);
+        try {
+          for (const op of ['set', 'get'] as const) {
+            if (!wanted(kind.ops[op].mode)) continue;
+            results.push(await measured(children, () => run(client, op, inFlight)));
+            console.log(`  ${results.at(-1)?.mode} @${inFlight} done`);
+          }
+        } finally {
+          client.close();
+        }
+      }
+      return results;
+    });
+  } finally {
+    process.off('exit', reference.cleanup);
+    reference.cleanup();
+  }
+}
+
+/**
+ * raftcache's rows and the reference rows they are compared with, at each in-flight count.
+ * etcd's KV API is unary only, so its client cost is that of raftcache's unary rows: those are
+ * compared too, when they ran.
+ */
+const COMPARED = [
+  ['pipeline SET', 'etcd Put'],
+  ['pipeline GET', 'etcd Range'],
+  ['unary SET', 'etcd Put'],
+  ['unary GET', 'etcd Range'],
+  ['pipeline SET', 'redis SET'],
+  ['pipeline GET', 'redis GET'],
+] as const;
+
+/** raftcache ÷ reference, for ops/s and the nodes' CPU per op, where both rows ran. */
+function ratios(
+  rows: readonly {
+    mode: string;
+    concurrency: string;
+    opsPerSecond: number;
+    nodeCpuUsPerOp?: number;
+  }[],
+) {
+  const ratio = (ours?: number, theirs?: number) =>
+    ours !== undefined && theirs ? Number((ours / theirs).toPrecision(2)) : undefined;
+  return COMPARED.flatMap(([raftcache, reference]) =>
+    IN_FLIGHT.flatMap((inFlight) => {
+      const row = (mode: string) =>
+        rows.find((r) => r.mode === mode && r.concurrency === String(inFlight));
+      const ours = row(raftcache);
+      const theirs = row(reference);
+      if (!ours || !theirs) return [];
+      return [
+        {
+          raftcache,
+          reference,
+          inFlight,
+          opsPerSecond: ratio(ours.opsPerSecond, theirs.opsPerSecond),
+          nodeCpuPerOp: ratio(ours.nodeCpuUsPerOp, theirs.nodeCpuUsPerOp),
+        },
+      ];
+    }),
+  );
+}
+
 console.log(
   `cluster bench: 3 node processes, ${SHARDS} shards, ${OPERATIONS.toLocaleString('en-US')} ops per run, 1 KB values over ${KEYS.toLocaleString('en-US')} keys`,
 );
@@ -595,6 +723,11 @@ if (['pipeline-set', 'pipeline-get', 'unary-set', 'unary-get', 'sdk-set', 'sdk-g
   const children = startCluster();
   const processes = children.map((child, i) => ({ name: `node ${nodes[i].id}`, child }));
   results.push(...(await whileRunning(processes, () => clusterRuns(children))));
+}
+for (const kind of REFERENCES) {
+  if ([kind.ops.set.mode, kind.ops.get.mode].some(wanted)) {
+    results.push(...(await referenceRuns(kind)));
+  }
 }
 if (['echo-set', 'echo-get'].some(wanted)) results.push(...(await echoRuns()));
 for (const client of clients.values()) client.close();
@@ -616,4 +749,19 @@ printTable(
   })),
 );
 console.log('targets (mission): 100,000 ops/s; p99 < 1 ms at 10,000 ops/s');
-console.log(`written to ${writeResults('cluster', results)}`);
+const compared = ratios(results);
+if (compared.length > 0) {
+  console.log(
+    '\nraftcache ÷ reference (ops/s above 1: raftcache faster; CPU above 1: it costs more)',
+  );
+  printTable(
+    compared.map((c) => ({
+      raftcache: c.raftcache,
+      reference: c.reference,
+      'in flight': c.inFlight,
+      'ops/s ×': c.opsPerSecond ?? '',
+      'node CPU/op ×': c.nodeCpuPerOp ?? '',
+    })),
+  );
+}
+console.log(`written to ${writeResults('cluster', { runs: results, ratios: compared })}`);
