@@ -17,6 +17,8 @@
  *   stalled sender cannot hide a stall (no coordinated omission).
  * - `--cpu-prof DIR`: the node processes write V8 CPU profiles to DIR when they stop.
  * - `--consistency LEASE`: GETs at another consistency than the default LINEARIZABLE.
+ * - `--shards N`: data shards (default 16, as `npm start`). Fewer shards put more of the
+ *   writes in flight into each shard's log entries.
  *
  * Then the floor: the same Pipeline load against one process that answers every request at
  * once, with the real .proto, grpc-js and reply writer but no Raft, peers or store (modes
@@ -77,6 +79,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string' },
     'cpu-prof': { type: 'string' },
     consistency: { type: 'string', default: 'LINEARIZABLE' },
+    shards: { type: 'string', default: '16' },
   },
 });
 const numbers = (list: string | undefined) => (list ?? '').split(',').filter(Boolean).map(Number);
@@ -86,7 +89,7 @@ const RATES = numbers(flags.rate);
 const ONLY = flags.only?.split(',');
 const CONSISTENCY = flags.consistency;
 const KEYS = 100_000;
-const SHARDS = 16;
+const SHARDS = Number(flags.shards);
 const VALUE = Buffer.alloc(1024, 7);
 /** A run with no reply for this long has lost a request. */
 const STALL_MS = 30_000;
