@@ -403,7 +403,13 @@ describe('auto-pipelining', () => {
     const proxies = await Promise.all(cluster.addresses.map((a) => FrameCountingProxy.start(a)));
     const addressMap = Object.fromEntries(cluster.addresses.map((a, i) => [a, proxies[i].address]));
     const run = async (mode: 'pipeline' | 'unary', total: number) => {
-      const client = new CacheClient({ seeds: cluster.addresses, mode, addressMap });
+      // Frames are counted here, not latency: a loaded machine must not fail it by deadline.
+      const client = new CacheClient({
+        seeds: cluster.addresses,
+        mode,
+        addressMap,
+        deadlineMs: 30_000,
+      });
       await client.connect();
       await client.mget(Array.from({ length: 64 }, (_, i) => `pl:${i}`)); // connections open
       for (const proxy of proxies) proxy.reset();
