@@ -11,7 +11,8 @@ import path from 'node:path';
 export function runDevCluster(basePort = Number(process.env.RAFTCACHE_BASE_PORT ?? 7401)): void {
   const nodes = [1, 2, 3].map((i) => ({ id: `n${i}`, address: `127.0.0.1:${basePort + i - 1}` }));
   const initial = nodes.map((n) => `${n.id}=${n.address}`).join(',');
-  const main = path.join(import.meta.dirname, 'main.ts');
+  // main.ts in the repository, main.js in the built package.
+  const main = path.join(import.meta.dirname, `main${path.extname(import.meta.filename)}`);
 
   const children: ChildProcess[] = nodes.map((n) =>
     spawn(
