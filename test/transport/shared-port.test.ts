@@ -6,6 +6,7 @@ import { message } from '../../src/raft/types.ts';
 import { GRPC_SERVER_OPTIONS, parseAddress, SharedPort } from '../../src/transport/shared-port.ts';
 import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
 import type { ShardMessage } from '../../src/transport/transport.ts';
+import { until } from '../support/until.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -37,19 +38,6 @@ function echo(client: grpc.Client, text: string): Promise<string> {
       { deadline: Date.now() + 3_000 },
       (error, reply) => (error ? reject(error) : resolve((reply as Buffer).toString())),
     );
-  });
-}
-
-function until<T>(check: () => T | undefined, ms = 3_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = () => {
-      const value = check();
-      if (value !== undefined) resolve(value);
-      else if (Date.now() - started > ms) reject(new Error(`not within ${ms} ms`));
-      else setTimeout(poll, 10);
-    };
-    poll();
   });
 }
 

@@ -11,6 +11,7 @@ import {
 } from '../../src/transport/peer-wire.ts';
 import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
 import type { ShardMessage } from '../../src/transport/transport.ts';
+import { until } from '../support/until.ts';
 
 const open: TcpPeerTransport[] = [];
 /** Closes what a test opened besides transports: raw sockets, servers. */
@@ -24,19 +25,6 @@ async function start(node: string, peers: Map<string, string>, clusterId = 'c1',
   const transport = await TcpPeerTransport.listen(`127.0.0.1:${port}`, { node, clusterId, peers });
   open.push(transport);
   return transport;
-}
-
-function until<T>(check: () => T | undefined, ms = 3_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = () => {
-      const value = check();
-      if (value !== undefined) resolve(value);
-      else if (Date.now() - started > ms) reject(new Error(`not within ${ms} ms`));
-      else setTimeout(poll, 10);
-    };
-    poll();
-  });
 }
 
 /** Rejects when `promise` has not settled within `ms`: nothing may hang. */
