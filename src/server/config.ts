@@ -184,8 +184,9 @@ function parseValue(value: unknown, kind: Kind): unknown {
 
 const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/;
 const NODE_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-/** `host:port`, the port in range. */
-const isAddress = (address: string) => ADDRESS.test(address) && isHostPort(address);
+/** `host:port`, the port in range: 0 (any free port) only where the node listens. */
+const isAddress = (address: string, anyPort = false) =>
+  ADDRESS.test(address) && isHostPort(address) && (anyPort || !address.endsWith(':0'));
 /** `id=host:port`. */
 function isNamedAddress(entry: string): boolean {
   const equals = entry.indexOf('=');
@@ -198,12 +199,11 @@ function validate(c: NodeConfig): string[] {
     problems.push('node-id is required (flag --node-id, or RAFTCACHE_NODE_ID)');
   else if (!NODE_NAME.test(c.nodeId))
     problems.push(`node-id "${c.nodeId}": 1 to 64 letters, digits, _ or -`);
-  for (const [name, address] of [
-    ['listen', c.listen],
-    ['advertise', c.advertise],
-  ] as const) {
-    if (!isAddress(address)) problems.push(`${name} "${address}" is not host:port`);
-  }
+  if (!isAddress(c.listen, true)) problems.push(`listen "${c.listen}" is not host:port`);
+  if (!isAddress(c.advertise))
+    problems.push(
+      `advertise "${c.advertise}" is not a host:port peers and clients can dial (listening on port 0 needs --advertise)`,
+    );
   for (const seed of c.seeds)
     if (!isAddress(seed)) problems.push(`seed "${seed}" is not host:port`);
   for (const node of c.initialNodes)

@@ -126,7 +126,7 @@ export class Replica {
   /** A store restored from a snapshot streamed in, to install when a `Ready` hands it out. */
   #incoming: CacheStore | undefined;
   #snapshotsInstalled = 0;
-  /** Payload bytes applied since the last snapshot (a bound on the log memory behind it). */
+  /** Bytes of the entries applied since the last snapshot (a bound on the log behind it). */
   #bytesSinceSnapshot = 0;
   #ticksSinceExpiry = 0;
   #expiryInFlight = 0;
@@ -330,7 +330,7 @@ export class Replica {
     // 3. Apply, answer proposers, serve reads that are now current, fail the lost ones.
     for (const entry of ready.committedEntries) {
       let result: ApplyResult | undefined;
-      this.#bytesSinceSnapshot += entry.data.byteLength;
+      this.#bytesSinceSnapshot += entrySize(entry);
       if (entry.type === 'normal' && entry.data.byteLength > 0)
         result = this.#store.apply(entry.index, entry.data);
       else this.#store.skip(entry.index);
@@ -363,6 +363,7 @@ export class Replica {
     );
     this.#store = incoming;
     this.#snapshotsInstalled++;
+    this.#bytesSinceSnapshot = 0;
     this.#proposals.settleUpTo(index);
     if (this.#expiryInFlight <= index) this.#expiryInFlight = 0;
   }
@@ -396,7 +397,11 @@ export class Replica {
     this.#bytesSinceSnapshot = 0;
   }
 
-  /** The last entry to drop at a snapshot at `index`: what is kept stays within both bounds. */
+  /**
+   * The last entry to drop at a snapshot at `index`: what is kept stays within both bounds,
+   * but nothing after a snapshot still being streamed is dropped. (Else, under steady writes,
+   * the follower receiving it would find the entries after it gone, and need another.)
+   */
   #compactionPoint(index: number): number {
     const floor = Math.max(
       this.storage.firstIndex() - 1,
@@ -410,7 +415,7 @@ export class Replica {
       keptBytes += size;
       point--;
     }
-    return point;
+    return this.#outgoing ? Math.min(point, this.#outgoing.index) : point;
   }
 
   /**
@@ -427,8 +432,10 @@ export class Replica {
       return;
     }
     const index = this.#store.appliedIndex;
-    if (index > this.storage.snapshot().index)
+    if (index > this.storage.snapshot().index) {
       this.storage.createSnapshot(index, this.node.confStateAt(index));
+      this.#bytesSinceSnapshot = 0;
+    }
     const snapshot = this.storage.snapshot();
     const stream = beginSnapshot(this.#store);
     invariant(stream.index === snapshot.index, `snapshot at ${snapshot.index}, store at ${index}`);

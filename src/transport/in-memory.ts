@@ -37,6 +37,7 @@ export class InMemoryNetwork {
   readonly #maxQueuedBatches: number;
   readonly #random: () => number;
   #dropRate = 0;
+  #snapshotChunkDelayMs = 0;
 
   constructor(options: InMemoryNetworkOptions = {}) {
     this.#maxQueuedBatches = options.maxQueuedBatches ?? 1024;
@@ -73,6 +74,11 @@ export class InMemoryNetwork {
 
   healAll(): void {
     this.#cut.clear();
+  }
+
+  /** Each snapshot chunk takes this long to cross: a slow link, or a large store. */
+  setSnapshotChunkDelay(ms: number): void {
+    this.#snapshotChunkDelayMs = ms;
   }
 
   /** Each batch is lost with probability `rate` (silently, as a lossy network would). */
@@ -114,6 +120,8 @@ export class InMemoryNetwork {
     async function* relay(): AsyncGenerator<Uint8Array> {
       for await (const chunk of transfer.chunks) {
         await nextTurn();
+        if (network.#snapshotChunkDelayMs > 0)
+          await new Promise((resolve) => setTimeout(resolve, network.#snapshotChunkDelayMs));
         if (!network.isUp(from, to)) throw new LinkDownError(from, to);
         yield chunk;
       }

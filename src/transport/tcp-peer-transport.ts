@@ -1,7 +1,7 @@
 // The peer transport over plain TCP on the node's shared port: a link per directed pair of
 // nodes carrying frames of raft messages for all shards, and a connection per snapshot
-// transfer. Not gRPC, on purpose: a frame through a grpc-js stream cost ~65 µs of CPU on
-// the two sides against ~20 µs through a socket (README: "Peer links"), and a write touches
+// transfer. Not gRPC, on purpose: a frame through a grpc-js stream cost ~68 µs of CPU on
+// the two sides against ~22 µs through a socket (README: "Peer links"), and a write touches
 // every peer link several times.
 
 import { Buffer } from 'node:buffer';
@@ -424,6 +424,15 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     });
     // The handler learns of a failure from its iteration; none may escape as an event.
     chunks.on('error', () => {});
+    // While bytes come in, the sender hears a pong each keepalive round: on a slow link its
+    // pings wait behind megabytes of chunks, and it must not take that for a hung peer.
+    let lastPong = performance.now();
+    socket.on('data', () => {
+      const now = performance.now();
+      if (now - lastPong < this.#keepaliveMs) return;
+      lastPong = now;
+      answerPing(socket);
+    });
     let state: 'header' | 'chunks' | 'ended' | 'settled' = 'header';
     socket.once('close', () => {
       if (state === 'header' || state === 'chunks')

@@ -21,7 +21,7 @@ export interface SnapshotTransfer {
 /**
  * How a node's multi-raft host talks to its peers. Raft messages of every shard travel in
  * batches on one link per directed pair of nodes; snapshots travel apart, in chunks, so
- * heartbeats and appends never wait behind them. Both the gRPC transport and the in-memory
+ * heartbeats and appends never wait behind them. Both the TCP transport and the in-memory
  * twin used by tests implement it.
  */
 export interface PeerTransport {

@@ -76,7 +76,7 @@ describe('node configuration', () => {
       expect.arrayContaining([
         expect.stringMatching(/node-id is required/),
         expect.stringMatching(/listen "nowhere" is not host:port/),
-        expect.stringMatching(/advertise "127.0.0.1:70000" is not host:port/),
+        expect.stringMatching(/advertise "127.0.0.1:70000" is not a host:port/),
         expect.stringMatching(/peer address "n2=127.0.0.1:99999" is not id=host:port/),
         expect.stringMatching(/shards 0/),
         expect.stringMatching(/heartbeat-ticks/),
@@ -84,6 +84,17 @@ describe('node configuration', () => {
         expect.stringMatching(/--bootstrap a new cluster, or give --seeds/),
       ]),
     );
+  });
+
+  it('listens on any free port only with an address to advertise', () => {
+    const base = ['--node-id', 'n1', '--bootstrap', '--listen', '127.0.0.1:0'];
+    expect(problemsOf(base)).toEqual([
+      expect.stringMatching(/advertise "127.0.0.1:0" is not a host:port .* needs --advertise/),
+    ]);
+    expect(problemsOf([...base, '--advertise', '10.1.2.3:7401'])).toEqual([]);
+    expect(problemsOf(['--node-id', 'n2', '--seeds', '127.0.0.1:0'])).toEqual([
+      expect.stringMatching(/seed "127.0.0.1:0" is not host:port/),
+    ]);
   });
 
   it('refuses unknown flags and settings', () => {

@@ -142,6 +142,8 @@ describe('multi-raft host over the in-memory network', () => {
         .entries(log.firstIndex(), log.lastIndex() + 1, Number.POSITIVE_INFINITY)
         .reduce((sum, entry) => sum + entry.data.byteLength, 0);
       expect(log.snapshot().index, node).toBeGreaterThan(0);
+      // Some entries stay behind the last snapshot, for a follower slightly behind.
+      expect(log.firstIndex(), node).toBeLessThan(log.snapshot().index);
       // Behind the last snapshot at most KEEP; since it, less than EVERY and one entry more.
       expect(retained, node).toBeLessThan(KEEP + EVERY + 2048);
       expect(log.firstIndex(), node).toBeGreaterThan(applied - 40);

@@ -72,6 +72,46 @@ describe('multi-raft host: failures', () => {
     expect(state(followerNode).entries).toHaveLength(25);
   });
 
+  it('catches a follower up with one snapshot while writes go on, though they outgrow the log kept behind a snapshot', async () => {
+    // Little log kept behind a snapshot, a slow snapshot path: while the snapshot crosses,
+    // the writes applied overrun what the log keeps. The entries after the snapshot being
+    // streamed must stay, or the follower, once it installed it, needs another, and so on.
+    cluster = new HostCluster({ snapshotEveryBytes: 16 << 10, snapshotKeepBytes: 16 << 10 });
+    const c = cluster;
+    await c.waitForLeaders();
+    const leaderNode = c.leaderOf(1) as string;
+    const followerNode = NODES.find((node) => node !== leaderNode) as string;
+    const leader = c.host(leaderNode);
+    const follower = c.host(followerNode);
+    const value = new Uint8Array(2048).fill(5);
+    c.network.isolate(followerNode);
+    await c.waitForLeaders(NODES.filter((node) => node !== followerNode));
+    const writeSome = async (prefix: string, count: number) => {
+      for (let i = 0; i < count; i++)
+        await leader.set({
+          op: 'set',
+          ...tag(),
+          key: keyOf(leader, 1, `${prefix}${i % 40}-`),
+          value,
+        });
+    };
+    await writeSome('away', 60);
+    expect(leader.stats(1).firstLogIndex).toBeGreaterThan(follower.stats(1).appliedIndex + 1);
+    c.network.setSnapshotChunkDelay(300);
+    c.network.healAll();
+    // Writes go on until the follower has caught up (or for 6 s at most).
+    const started = performance.now();
+    while (
+      follower.stats(1).appliedIndex < leader.stats(1).appliedIndex - 2 ||
+      follower.stats(1).snapshotsInstalled === 0
+    ) {
+      if (performance.now() - started > 6_000) break;
+      await writeSome('during', 5);
+    }
+    await waitFor(() => follower.stats(1).appliedIndex === leader.stats(1).appliedIndex);
+    expect(follower.stats(1).snapshotsInstalled).toBe(1);
+  });
+
   it('fails a write whose entry a new leader overwrote with outcome unknown', async () => {
     cluster = new HostCluster();
     const c = cluster;
