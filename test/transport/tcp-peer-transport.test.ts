@@ -12,7 +12,7 @@ import {
   PEER_PREFACE,
 } from '../../src/transport/peer-wire.ts';
 import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
-import type { ShardMessage } from '../../src/transport/transport.ts';
+import type { ShardMessage, SnapshotTransfer } from '../../src/transport/transport.ts';
 import { until } from '../support/until.ts';
 
 const open: TcpPeerTransport[] = [];
@@ -332,6 +332,15 @@ describe('TCP peer transport: failures found in review', () => {
   const snapMessage = () => message({ type: 'snap', from: 1, to: 2, term: 3, snapshot });
   const snapHeader = () =>
     frame(FrameKind.batch, encodeFrame([{ shardId: 5, message: snapMessage() }]));
+  /** A transfer of shard 5's snapshot whose data are `count` chunks of `bytes`. */
+  const transferOf = (count: number, bytes: number): SnapshotTransfer => ({
+    shardId: 5,
+    message: snapMessage(),
+    snapshot,
+    chunks: (async function* () {
+      for (let i = 0; i < count; i++) yield new Uint8Array(bytes);
+    })(),
+  });
 
   it('survives snapshot connections that end early or send after their end (no stray error event)', async () => {
     const b = await start('b', new Map());
@@ -363,16 +372,7 @@ describe('TCP peer transport: failures found in review', () => {
     await until(() => (late.closed ? true : undefined));
     // And the transport still takes transfers.
     const a = await start('a', new Map([['b', `127.0.0.1:${b.port}`]]));
-    await within(
-      a.sendSnapshot('b', {
-        shardId: 5,
-        message: snapMessage(),
-        snapshot,
-        chunks: (async function* () {
-          yield new Uint8Array([1]);
-        })(),
-      }),
-    );
+    await within(a.sendSnapshot('b', transferOf(1, 1)));
   });
 
   it('refuses a large snapshot its handler will not read, at once, with the reason', async () => {
@@ -381,14 +381,7 @@ describe('TCP peer transport: failures found in review', () => {
       throw new Error('no replica of shard 5 here');
     });
     const a = await start('a', new Map([['b', `127.0.0.1:${b.port}`]]));
-    const sent = a.sendSnapshot('b', {
-      shardId: 5,
-      message: snapMessage(),
-      snapshot,
-      chunks: (async function* () {
-        for (let i = 0; i < 256; i++) yield new Uint8Array(1 << 20);
-      })(),
-    });
+    const sent = a.sendSnapshot('b', transferOf(256, 1 << 20));
     await expect(within(sent)).rejects.toThrow(/no replica of shard 5 here/);
   });
 
@@ -413,14 +406,7 @@ describe('TCP peer transport: failures found in review', () => {
       keepaliveTimeoutMs: 300,
     });
     open.push(a);
-    const sent = a.sendSnapshot('b', {
-      shardId: 5,
-      message: snapMessage(),
-      snapshot,
-      chunks: (async function* () {
-        yield new Uint8Array(1_000);
-      })(),
-    });
+    const sent = a.sendSnapshot('b', transferOf(1, 1_000));
     await expect(within(sent)).rejects.toThrow(/snapshot link to b closed/);
   });
 
@@ -457,17 +443,7 @@ describe('TCP peer transport: failures found in review', () => {
     });
     open.push(a);
     const started = performance.now();
-    await within(
-      a.sendSnapshot('b', {
-        shardId: 5,
-        message: snapMessage(),
-        snapshot,
-        chunks: (async function* () {
-          for (let i = 0; i < 2; i++) yield new Uint8Array(1 << 20);
-        })(),
-      }),
-      10_000,
-    );
+    await within(a.sendSnapshot('b', transferOf(2, 1 << 20)), 10_000);
     expect(received).toBe(2 << 20);
     // It did cross slowly: far longer than the keepalive timeout.
     expect(performance.now() - started).toBeGreaterThan(1_000);
