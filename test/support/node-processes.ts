@@ -32,14 +32,19 @@ export interface ProcessClusterOptions {
   readonly ids?: readonly string[];
   /** Flags every node gets besides its identity (e.g. `--shards 4`). */
   readonly args?: readonly string[];
+  /** Flags of one node, given every node's address (e.g. its `--peer-addresses`). */
+  readonly argsOf?: (
+    id: string,
+    addresses: ReadonlyMap<string, string>,
+  ) => readonly string[] | Promise<readonly string[]>;
 }
 
 /** The nodes of a cluster of separate processes, and what a test does to them. */
 export class ProcessCluster {
   readonly nodes: NodeProcess[];
-  readonly #args: readonly string[];
+  readonly #args: ReadonlyMap<string, readonly string[]>;
 
-  private constructor(nodes: NodeProcess[], args: readonly string[]) {
+  private constructor(nodes: NodeProcess[], args: ReadonlyMap<string, readonly string[]>) {
     this.nodes = nodes;
     this.#args = args;
   }
@@ -49,11 +54,14 @@ export class ProcessCluster {
     const addresses: string[] = [];
     for (const _ of ids) addresses.push(`127.0.0.1:${await freePort()}`);
     const initial = ids.map((id, i) => `${id}=${addresses[i]}`).join(',');
-    const args = ['--bootstrap', '--initial-nodes', initial, ...(options.args ?? [])];
+    const common = ['--bootstrap', '--initial-nodes', initial, ...(options.args ?? [])];
+    const byId = new Map(ids.map((id, i) => [id, addresses[i]]));
+    const args = new Map<string, readonly string[]>();
+    for (const id of ids) args.set(id, [...common, ...((await options.argsOf?.(id, byId)) ?? [])]);
     const nodes = ids.map((id, i) => ({
       id,
       address: addresses[i],
-      process: spawnNode(id, addresses[i], args),
+      process: spawnNode(id, addresses[i], args.get(id) ?? common),
     }));
     return new ProcessCluster(nodes, args);
   }
@@ -86,7 +94,7 @@ export class ProcessCluster {
    * with no state, it must find that its cluster exists and rejoin it.
    */
   restart(node: NodeProcess): void {
-    node.process = spawnNode(node.id, node.address, this.#args);
+    node.process = spawnNode(node.id, node.address, this.#args.get(node.id) ?? []);
   }
 
   /** Kills every process still running. */
