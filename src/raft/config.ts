@@ -18,6 +18,13 @@ export interface RaftConfig {
   readonly electionTicks: number;
   /** Ticks between a leader's heartbeats; well below `electionTicks`. */
   readonly heartbeatTicks: number;
+  /**
+   * A tick count shared by the replicas of one host. With it a leader heartbeats on the
+   * ticks that are multiples of `heartbeatTicks`, so all the host's shards heartbeat in the
+   * same turn and their messages share one frame per peer; without it each replica counts
+   * its own ticks.
+   */
+  readonly heartbeatClock?: () => number;
   /** Soft limit on the bytes of entries in one append message (one entry always fits). */
   readonly maxBytesPerAppend?: number;
   /** Appends in flight to one follower in the replicate state. */

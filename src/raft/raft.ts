@@ -71,6 +71,7 @@ export class RaftNode {
   readonly #clock: () => number;
   readonly #electionTicks: number;
   readonly #heartbeatTicks: number;
+  readonly #heartbeatClock: (() => number) | undefined;
   readonly #maxBytesPerAppend: number;
   readonly #maxInflightAppends: number;
   readonly #maxApplyBytes: number;
@@ -116,6 +117,7 @@ export class RaftNode {
     this.#clock = config.clock ?? (() => 0);
     this.#electionTicks = config.electionTicks;
     this.#heartbeatTicks = config.heartbeatTicks;
+    this.#heartbeatClock = config.heartbeatClock;
     this.#maxBytesPerAppend = config.maxBytesPerAppend ?? DEFAULT_MAX_BYTES_PER_APPEND;
     this.#maxInflightAppends = config.maxInflightAppends ?? DEFAULT_MAX_INFLIGHT_APPENDS;
     this.#uncommitted = new UncommittedBytes(
@@ -573,7 +575,10 @@ export class RaftNode {
       // A transfer not done within an election timeout is abandoned.
       this.#leadTransferee = NONE;
     }
-    if (this.#heartbeatElapsed >= this.#heartbeatTicks) {
+    const due = this.#heartbeatClock
+      ? this.#heartbeatClock() % this.#heartbeatTicks === 0
+      : this.#heartbeatElapsed >= this.#heartbeatTicks;
+    if (due) {
       this.#heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
     }

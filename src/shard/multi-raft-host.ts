@@ -126,6 +126,8 @@ export class MultiRaftHost {
   readonly #tickMs: number;
   readonly #ticker: NodeJS.Timeout;
   #ticksSinceReconfigure = 0;
+  /** Ticks since start: the shared clock the shards' heartbeats keep step with. */
+  #ticks = 0;
   #turn: NodeJS.Immediate | undefined;
   #closed = false;
 
@@ -330,6 +332,7 @@ export class MultiRaftHost {
       tickMs: this.#tickMs,
       electionTicks: options.electionTicks ?? 10,
       heartbeatTicks: options.heartbeatTicks ?? 1,
+      heartbeatClock: () => this.#ticks,
       leaseDriftMarginMs: options.leaseDriftMarginMs ?? 20,
       snapshotEvery: options.snapshotEvery ?? 10_000,
       snapshotEveryBytes: options.snapshotEveryBytes ?? 2 << 20,
@@ -425,6 +428,7 @@ export class MultiRaftHost {
   }
 
   #tick(): void {
+    this.#ticks++;
     for (const replica of this.#replicas.values()) replica.tick();
     if (++this.#ticksSinceReconfigure >= (this.#options.reconfigureEveryTicks ?? 10)) {
       this.#ticksSinceReconfigure = 0;

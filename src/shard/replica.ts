@@ -43,6 +43,8 @@ export interface ReplicaTimings {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
+  /** The host's tick count: its shards' leaders heartbeat together (see `RaftConfig`). */
+  readonly heartbeatClock?: () => number;
   readonly leaseDriftMarginMs: number;
 }
 
@@ -154,6 +156,7 @@ export class Replica {
       random: options.random,
       electionTicks: options.electionTicks,
       heartbeatTicks: options.heartbeatTicks,
+      heartbeatClock: options.heartbeatClock,
       tickMs: options.tickMs,
       leaseDriftMarginMs: options.leaseDriftMarginMs,
       clock: options.monotonic,
