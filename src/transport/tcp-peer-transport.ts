@@ -393,6 +393,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
       }
       reader.maxPayloadBytes = MAX_FRAME_BYTES;
       answerPing(socket);
+      this.#pongWhileReading(socket);
       serve =
         hello.purpose === 'raft'
           ? this.#raftFrames(hello.node, socket)
@@ -401,6 +402,21 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     reader.maxPayloadBytes = MAX_HELLO_BYTES;
     if (head.length > 0) feed(head);
     socket.resume();
+  }
+
+  /**
+   * While bytes come in, the sender hears a pong each keepalive round: on a slow link, or
+   * behind a large backlog, its pings wait behind megabytes of frames, and it must not take
+   * that for a hung peer.
+   */
+  #pongWhileReading(socket: net.Socket): void {
+    let lastPong = performance.now();
+    socket.on('data', () => {
+      const now = performance.now();
+      if (now - lastPong < this.#keepaliveMs) return;
+      lastPong = now;
+      answerPing(socket);
+    });
   }
 
   #raftFrames(from: NodeName, socket: net.Socket) {
@@ -424,15 +440,6 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     });
     // The handler learns of a failure from its iteration; none may escape as an event.
     chunks.on('error', () => {});
-    // While bytes come in, the sender hears a pong each keepalive round: on a slow link its
-    // pings wait behind megabytes of chunks, and it must not take that for a hung peer.
-    let lastPong = performance.now();
-    socket.on('data', () => {
-      const now = performance.now();
-      if (now - lastPong < this.#keepaliveMs) return;
-      lastPong = now;
-      answerPing(socket);
-    });
     let state: 'header' | 'chunks' | 'ended' | 'settled' = 'header';
     socket.once('close', () => {
       if (state === 'header' || state === 'chunks')

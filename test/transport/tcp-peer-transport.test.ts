@@ -410,17 +410,10 @@ describe('TCP peer transport: failures found in review', () => {
     await expect(within(sent)).rejects.toThrow(/snapshot link to b closed/);
   });
 
-  it('sends a snapshot over a link slower than the keepalive timeout allows for its pings', async () => {
-    const fast = { keepaliveMs: 100, keepaliveTimeoutMs: 300 };
-    const b = await TcpPeerTransport.listen('127.0.0.1:0', { node: 'b', clusterId: 'c1', ...fast });
-    open.push(b);
-    let received = 0;
-    b.onSnapshot(async (_from, transfer) => {
-      for await (const chunk of transfer.chunks) received += chunk.length;
-    });
-    // A proxy passing ~1 MB/s toward b: the sender's pings wait behind a second of chunks.
+  /** A proxy to `port` passing ~1 MB/s toward it: pings wait behind a second of bytes. */
+  async function slowLinkTo(port: number): Promise<string> {
     const proxy = net.createServer((inbound) => {
-      const outbound = net.connect(b.port, '127.0.0.1');
+      const outbound = net.connect(port, '127.0.0.1');
       const slow = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           setTimeout(() => done(null, chunk), chunk.length / 1_000);
@@ -435,10 +428,20 @@ describe('TCP peer transport: failures found in review', () => {
     });
     cleanups.push(() => proxy.close());
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    return `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+  }
+  const fast = { clusterId: 'c1', keepaliveMs: 100, keepaliveTimeoutMs: 300 };
+
+  it('sends a snapshot over a link slower than the keepalive timeout allows for its pings', async () => {
+    const b = await TcpPeerTransport.listen('127.0.0.1:0', { node: 'b', ...fast });
+    open.push(b);
+    let received = 0;
+    b.onSnapshot(async (_from, transfer) => {
+      for await (const chunk of transfer.chunks) received += chunk.length;
+    });
     const a = await TcpPeerTransport.listen('127.0.0.1:0', {
       node: 'a',
-      clusterId: 'c1',
-      peers: new Map([['b', `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`]]),
+      peers: new Map([['b', await slowLinkTo(b.port)]]),
       ...fast,
     });
     open.push(a);
@@ -447,6 +450,41 @@ describe('TCP peer transport: failures found in review', () => {
     expect(received).toBe(2 << 20);
     // It did cross slowly: far longer than the keepalive timeout.
     expect(performance.now() - started).toBeGreaterThan(1_000);
+  });
+
+  it('keeps a raft link whose pings wait behind a backlog on a slow link', async () => {
+    const b = await TcpPeerTransport.listen('127.0.0.1:0', { node: 'b', ...fast });
+    open.push(b);
+    const a = await TcpPeerTransport.listen('127.0.0.1:0', {
+      node: 'a',
+      peers: new Map([['b', await slowLinkTo(b.port)]]),
+      ...fast,
+    });
+    open.push(a);
+    const dropped: number[][] = [];
+    a.onUnreachable((_peer, shards) => dropped.push([...shards]));
+    let received = 0;
+    b.onReceive(() => received++);
+    // 2 MB of appends at once: two seconds to cross, the keepalive timeout 0.3 s.
+    const started = performance.now();
+    const append = (i: number): ShardMessage[] => [
+      {
+        shardId: 7,
+        message: message({
+          type: 'app',
+          from: 1,
+          to: 2,
+          term: 4,
+          index: i,
+          logTerm: 4,
+          entries: [{ term: 4, index: i + 1, type: 'normal', data: new Uint8Array(100_000) }],
+        }),
+      },
+    ];
+    for (let i = 0; i < 20; i++) a.send('b', append(i));
+    await until(() => (received === 20 ? true : undefined), 10_000);
+    expect(performance.now() - started).toBeGreaterThan(1_000);
+    expect(dropped).toEqual([]);
   });
 
   it('drops and reports batches for a peer whose address cannot be dialled, without throwing', async () => {
