@@ -26,10 +26,9 @@ export interface RunningNode {
 const HAND_OFF_MS = 3_000;
 
 /**
- * Starts a node: one port for the public API and the membership service (gRPC) and the peer
- * links;
- * then founds the cluster (`--bootstrap`) or joins it through `--seeds`, and resolves once
- * the node holds the cluster map and serves.
+ * Starts a node: one port for the public API and the membership service (gRPC) and for the
+ * peer links; then founds the cluster (`--bootstrap`) or joins it through `--seeds`, and
+ * resolves once the node holds the cluster map and serves.
  */
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
   const founders = foundersOf(config);

@@ -125,7 +125,6 @@ export class MultiRaftHost {
   readonly #clock: HostClock;
   readonly #tickMs: number;
   readonly #ticker: NodeJS.Timeout;
-  #ticksSinceReconfigure = 0;
   /** Ticks since start: the shared clock the shards' heartbeats keep step with. */
   #ticks = 0;
   #turn: NodeJS.Immediate | undefined;
@@ -430,10 +429,7 @@ export class MultiRaftHost {
   #tick(): void {
     this.#ticks++;
     for (const replica of this.#replicas.values()) replica.tick();
-    if (++this.#ticksSinceReconfigure >= (this.#options.reconfigureEveryTicks ?? 10)) {
-      this.#ticksSinceReconfigure = 0;
-      this.#reconfigure();
-    }
+    if (this.#ticks % (this.#options.reconfigureEveryTicks ?? 10) === 0) this.#reconfigure();
     this.#wake();
   }
 

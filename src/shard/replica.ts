@@ -43,12 +43,12 @@ export interface ReplicaTimings {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
-  /** The host's tick count: its shards' leaders heartbeat together (see `RaftConfig`). */
-  readonly heartbeatClock?: () => number;
   readonly leaseDriftMarginMs: number;
 }
 
 export interface ReplicaOptions extends ReplicaTimings {
+  /** The host's tick count: its shards' leaders heartbeat together (see `RaftConfig`). */
+  readonly heartbeatClock?: () => number;
   readonly shardId: number;
   readonly replicaId: NodeId;
   readonly voters: readonly NodeId[];
