@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.ts';
 import { CacheClient } from '../../src/client/index.ts';
 import { keySlot } from '../../src/shard/key-slot.ts';
-import { freePort, ProcessCluster } from '../support/node-processes.ts';
+import { canListen, freePort, ProcessCluster } from '../support/node-processes.ts';
 
 const bin = path.join(import.meta.dirname, '../../bin/raftcache.js');
 let cluster: ProcessCluster;
@@ -243,14 +242,6 @@ async function freePorts(count: number): Promise<number> {
     );
     if (free.every(Boolean)) return first;
   }
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer()
-      .once('error', () => resolve(false))
-      .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
 }
 
 describe('raftcache start and dev', () => {

@@ -11,13 +11,27 @@ import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
 
 const main = path.join(import.meta.dirname, '../../src/server/main.ts');
 
-/** A free loopback port (asked of the OS, then released for the node to take). */
-export function freePort(): Promise<number> {
+/**
+ * Ports handed out for nodes: below Linux's ephemeral range (32768 up), from which the OS
+ * gives `listen(0)` servers and outgoing connections their ports. A port taken from that
+ * range and released could be given to another test's socket before the node binds it.
+ */
+const NODE_PORTS = { first: 20_000, count: 12_000 };
+
+/** A free loopback port (tried, then released for the node to take). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = NODE_PORTS.first + Math.floor(Math.random() * NODE_PORTS.count);
+    if (await canListen(port)) return port;
+  }
+}
+
+/** Whether a server could listen on `port` now (it is closed again at once). */
+export function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
+    const probe = createServer()
+      .once('error', () => resolve(false))
+      .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
 }
 
@@ -94,7 +108,9 @@ export class ProcessCluster {
    * with no state, it must find that its cluster exists and rejoin it.
    */
   restart(node: NodeProcess): void {
-    node.process = spawnNode(node.id, node.address, this.#args.get(node.id) ?? []);
+    const args = this.#args.get(node.id);
+    if (!args) throw new Error(`${node.id} is not a node of this cluster`);
+    node.process = spawnNode(node.id, node.address, args);
   }
 
   /** Kills every process still running. */
