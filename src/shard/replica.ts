@@ -70,6 +70,11 @@ export interface ReplicaOptions extends ReplicaTimings {
    */
   readonly snapshotKeepEntries: number;
   readonly snapshotKeepBytes: number;
+  /**
+   * Bytes kept behind a snapshot, at most, for a live follower that still lacks them: one
+   * catching up from a snapshot of its own lacks what was written while it streamed.
+   */
+  readonly snapshotCatchUpBytes: number;
   /** Ticks between two active-expiry cycles on the leader. */
   readonly expiryEveryTicks: number;
   /** Soft limit on the payload of one proposed entry: a turn's writes are split above it. */
@@ -401,24 +406,37 @@ export class Replica {
   }
 
   /**
-   * The last entry to drop at a snapshot at `index`: what is kept stays within both bounds,
-   * but nothing after a snapshot still being streamed is dropped. (Else, under steady writes,
-   * the follower receiving it would find the entries after it gone, and need another.)
+   * The last entry to drop at a snapshot at `index`. What is kept stays within both keep
+   * bounds, except that entries a live follower still lacks stay up to `snapshotCatchUpBytes`
+   * (dropping them would cost it a whole snapshot, and one catching up from a snapshot lacks
+   * all that was written while it streamed, which under steady writes would need another),
+   * and nothing after a snapshot still being streamed is dropped, for the same reason.
    */
   #compactionPoint(index: number): number {
-    const floor = Math.max(
-      this.storage.firstIndex() - 1,
-      index - this.#options.snapshotKeepEntries,
-    );
+    const { snapshotKeepBytes, snapshotKeepEntries, snapshotCatchUpBytes } = this.#options;
+    const lacking = this.#lowestLiveFollowerMatch();
+    const first = this.storage.firstIndex() - 1;
     let keptBytes = 0;
     let point = index;
-    while (point > floor) {
+    while (point > first) {
+      const lacked = lacking !== undefined && point > lacking;
+      if (!lacked && index - point >= snapshotKeepEntries) break;
       const size = entrySize(this.storage.entries(point, point + 1, Number.POSITIVE_INFINITY)[0]);
-      if (keptBytes + size > this.#options.snapshotKeepBytes) break;
+      if (keptBytes + size > (lacked ? snapshotCatchUpBytes : snapshotKeepBytes)) break;
       keptBytes += size;
       point--;
     }
     return this.#outgoing ? Math.min(point, this.#outgoing.index) : point;
+  }
+
+  /** On a leader, the lowest index held by a follower heard from lately; else undefined. */
+  #lowestLiveFollowerMatch(): number | undefined {
+    let lowest: number | undefined;
+    for (const id of [...this.node.voters, ...this.node.learners]) {
+      const progress = id === this.replicaId ? undefined : this.node.progress(id);
+      if (progress?.recentActive) lowest = Math.min(lowest ?? progress.match, progress.match);
+    }
+    return lowest;
   }
 
   /**

@@ -66,6 +66,22 @@ export class HostCluster {
   }
 }
 
+/**
+ * Waits until the leader on `leaderNode` counts the replicas of `shardId` on `silent` as not
+ * heard from (an election timeout without a message): from then on it keeps no log for them,
+ * and a compaction can leave them needing a snapshot.
+ */
+export async function waitUntilSilent(
+  c: HostCluster,
+  shardId: number,
+  leaderNode: string,
+  silent: readonly string[],
+): Promise<void> {
+  const leader = c.host(leaderNode).replica(shardId).node;
+  const ids = silent.map((node) => c.host(node).replica(shardId).replicaId);
+  await waitFor(() => ids.every((id) => leader.progress(id)?.recentActive === false));
+}
+
 /** Polls `condition` every few ms until it holds; fails after `timeoutMs`. */
 export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;

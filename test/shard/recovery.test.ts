@@ -3,7 +3,17 @@ import { type Outcome, readSnapshot, snapshotChunks } from '../../src/cache/inde
 import { SeededRandom } from '../../src/raft/random.ts';
 import { OutcomeUnknownError } from '../../src/shard/errors.ts';
 import { evenSlotTable, MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
-import { bytes, HostCluster, keyOf, NODES, SHARDS, tag, text, waitFor } from './host-cluster.ts';
+import {
+  bytes,
+  HostCluster,
+  keyOf,
+  NODES,
+  SHARDS,
+  tag,
+  text,
+  waitFor,
+  waitUntilSilent,
+} from './host-cluster.ts';
 
 let cluster: HostCluster | undefined;
 afterEach(async () => {
@@ -43,6 +53,7 @@ describe('multi-raft host: failures', () => {
     const followerNode = NODES.find((node) => node !== leaderNode) as string;
     c.network.isolate(followerNode);
     await c.waitForLeaders(NODES.filter((node) => node !== followerNode));
+    await waitUntilSilent(c, 1, c.leaderOf(1) as string, [followerNode]);
     const leaderHost = c.host(c.leaderOf(1) as string);
     for (let i = 0; i < 60; i++) {
       const key = keyOf(leaderHost, 1, `snap${i % 25}-`);
@@ -86,6 +97,7 @@ describe('multi-raft host: failures', () => {
     const value = new Uint8Array(2048).fill(5);
     c.network.isolate(followerNode);
     await c.waitForLeaders(NODES.filter((node) => node !== followerNode));
+    await waitUntilSilent(c, 1, leaderNode, [followerNode]);
     const writeSome = async (prefix: string, count: number) => {
       for (let i = 0; i < count; i++)
         await leader.set({
@@ -236,6 +248,7 @@ describe('multi-raft host: failures', () => {
     const leaderNode = c.leaderOf(1) as string;
     const lagging = nodes.filter((node) => node !== leaderNode).slice(0, 2);
     for (const node of lagging) c.network.isolate(node);
+    await waitUntilSilent(c, 1, leaderNode, lagging);
     const leader = c.host(leaderNode);
     for (let i = 0; i < 50; i++)
       await leader.set({ op: 'set', ...tag(), key: `k${i % 30}`, value: bytes(`v${i}`) });

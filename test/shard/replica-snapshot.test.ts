@@ -38,6 +38,7 @@ it('installs the snapshot its core took, not a stale one refused while that one 
     snapshotEveryBytes: 2 << 20,
     snapshotKeepEntries: 1_000,
     snapshotKeepBytes: 2 << 20,
+    snapshotCatchUpBytes: 64 << 20,
     expiryEveryTicks: 10,
     maxEntryBytes: 1 << 20,
     nodeOf: (id) => `n${id}`,
