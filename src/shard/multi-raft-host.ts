@@ -70,7 +70,7 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   readonly snapshotKeepEntries?: number;
   /** ...of at most this many bytes (default 2 MiB)... */
   readonly snapshotKeepBytes?: number;
-  /** ...or of this many for a live follower that lacks them (default 64 MiB). */
+  /** ...or of this many for a live follower that lacks them (default 16 MiB). */
   readonly snapshotCatchUpBytes?: number;
   /** Ticks between two checks that each shard this node leads has the replicas placed (default 10). */
   readonly reconfigureEveryTicks?: number;
@@ -339,7 +339,7 @@ export class MultiRaftHost {
       snapshotEveryBytes: options.snapshotEveryBytes ?? 2 << 20,
       snapshotKeepEntries: options.snapshotKeepEntries ?? 1_000,
       snapshotKeepBytes: options.snapshotKeepBytes ?? 2 << 20,
-      snapshotCatchUpBytes: options.snapshotCatchUpBytes ?? 64 << 20,
+      snapshotCatchUpBytes: options.snapshotCatchUpBytes ?? 16 << 20,
       expiryEveryTicks: options.expiryEveryTicks ?? 10,
       maxEntryBytes: options.maxEntryBytes ?? 1 << 20,
       nodeOf: (id) => nodes.get(id),
