@@ -7,6 +7,7 @@ import {
   type ShardPlacement,
 } from '../../src/shard/multi-raft-host.ts';
 import { InMemoryNetwork } from '../../src/transport/in-memory.ts';
+import { until } from '../support/until.ts';
 
 export const NODES = ['n1', 'n2', 'n3'] as const;
 export const SHARDS = [1, 2, 3] as const;
@@ -82,13 +83,9 @@ export async function waitUntilSilent(
   await waitFor(() => ids.every((id) => leader.progress(id)?.recentActive === false));
 }
 
-/** Polls `condition` every few ms until it holds; fails after `timeoutMs`. */
+/** Polls `condition` until it holds; fails after `timeoutMs`. */
 export async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await until(() => (condition() ? true : undefined), timeoutMs);
 }
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
