@@ -6,7 +6,7 @@
  * client as the cluster. `node bench/support/echo-node.ts <host:port>`; stops on SIGTERM.
  */
 import * as grpc from '@grpc/grpc-js';
-import { publicApi } from '../../src/server/proto.ts';
+import { publicApi } from '../../src/protocol/proto.ts';
 import { ReplyWriter } from '../../src/server/reply-writer.ts';
 import { GRPC_SERVER_OPTIONS, SharedPort } from '../../src/transport/shared-port.ts';
 

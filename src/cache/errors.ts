@@ -1,10 +1,24 @@
 // Errors of the cache state machine. Each class has a stable `code` that the server maps to
 // one gRPC status; messages name the problem and the limit that was crossed.
 
-export class CacheError extends Error {
-  readonly code: string;
+/** Every code a `CacheError` may carry: a closed set, each mapped to one gRPC status. */
+export type CacheErrorCode =
+  | 'INVALID_COMMAND'
+  | 'KEY_TOO_LONG'
+  | 'VALUE_TOO_LARGE'
+  | 'INVALID_TTL'
+  | 'ENTRY_TOO_LARGE'
+  | 'SNAPSHOT_CORRUPT'
+  | 'SNAPSHOT_IN_PROGRESS'
+  | 'UNSUPPORTED_FORMAT'
+  | 'PLUGIN_NOT_FOUND'
+  | 'INVALID_PLUGIN'
+  | 'INVARIANT';
 
-  constructor(code: string, message: string) {
+export class CacheError extends Error {
+  readonly code: CacheErrorCode;
+
+  constructor(code: CacheErrorCode, message: string) {
     super(message);
     this.name = new.target.name;
     this.code = code;

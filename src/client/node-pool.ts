@@ -2,8 +2,8 @@
 // Pipeline stream, or unary calls in debug mode), and plain grpc-js clients for the Admin
 // service and Stats. Opened on first use, closed together.
 import * as grpc from '@grpc/grpc-js';
-import { publicApi } from '../server/proto.ts';
-import { LEADER_METADATA_KEY } from '../server/status.ts';
+import { LEADER_METADATA_KEY } from '../protocol/metadata.ts';
+import { publicApi } from '../protocol/proto.ts';
 import type { RaftcacheError } from './errors.ts';
 import type { ClientMetrics } from './metrics.ts';
 import { type OpKind, type Transport, UNARY_METHOD, type WireReply } from './operations.ts';

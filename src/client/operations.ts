@@ -1,7 +1,7 @@
 // The Cache service's per-key operations as the SDK sends them: their names on the Pipeline
 // stream (the `oneof` field) and as unary methods, and which of them write.
 
-import { CACHE_OPERATIONS, type PipelinedOperation } from '../server/proto.ts';
+import { CACHE_OPERATIONS, type PipelinedOperation } from '../protocol/proto.ts';
 
 export type OpKind = PipelinedOperation;
 

@@ -3,7 +3,7 @@
 // together when the turn's I/O is done (setImmediate). grpc-js would write each message on
 // its own. Replies come back tagged, in any order; each request has its own timeout.
 import http2 from 'node:http2';
-import { publicApi } from '../server/proto.ts';
+import { publicApi } from '../protocol/proto.ts';
 import {
   ClientClosedError,
   InternalError,

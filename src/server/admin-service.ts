@@ -3,9 +3,11 @@
 // answer UNIMPLEMENTED until elastic membership lands.
 import * as grpc from '@grpc/grpc-js';
 import { type ClusterMap, METADATA_SHARD } from '../cluster/cluster-map.ts';
+import { toStatus } from '../protocol/status.ts';
+import { RejectedRequest } from '../protocol/strict-decoding.ts';
 import { SLOT_COUNT } from '../shard/key-slot.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import { gatherStats, type StatsRequest, StatsRequestError } from './stats-gather.ts';
+import { gatherStats, type StatsRequest } from './stats-gather.ts';
 
 export interface AdminServiceContext {
   /** The newest cluster map this node knows; none while it founds or joins its cluster. */
@@ -21,15 +23,26 @@ const notJoined = {
   details: 'this node has not joined its cluster yet',
 };
 
-const unimplemented: grpc.handleUnaryCall<unknown, unknown> = (_call, done) =>
-  done({ code: grpc.status.UNIMPLEMENTED, details: 'elastic membership is not available yet' });
+const noAddress = () => undefined;
+
+/** `handler`, but a request that was not decoded (malformed, too large) is refused first. */
+function decoded<T>(handler: grpc.handleUnaryCall<T, unknown>): grpc.handleUnaryCall<T, unknown> {
+  return (call, done) => {
+    if (call.request instanceof RejectedRequest) done(toStatus(call.request.error, noAddress));
+    else handler(call, done);
+  };
+}
+
+const unimplemented = decoded((_call, done) =>
+  done({ code: grpc.status.UNIMPLEMENTED, details: 'elastic membership is not available yet' }),
+);
 
 export function adminServiceHandlers(
   context: AdminServiceContext,
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
   return {
-    ClusterMap: (_call: unknown, done: grpc.sendUnaryData<unknown>) => {
+    ClusterMap: decoded((_call, done) => {
       const map = context.map();
       if (map === undefined) {
         done(notJoined);
@@ -67,11 +80,8 @@ export function adminServiceHandlers(
             leader: leaderOf(shard.shardId),
           })),
       });
-    },
-    GetStats: (
-      call: grpc.ServerUnaryCall<StatsRequest, unknown>,
-      done: grpc.sendUnaryData<unknown>,
-    ) => {
+    }),
+    GetStats: decoded((call: grpc.ServerUnaryCall<StatsRequest, unknown>, done) => {
       const map = context.map();
       if (map === undefined) {
         done(notJoined);
@@ -79,13 +89,9 @@ export function adminServiceHandlers(
       }
       gatherStats(call.request, host, map).then(
         (reply) => done(null, reply),
-        (error: Error) =>
-          done({
-            code: error instanceof StatsRequestError ? error.code : grpc.status.INTERNAL,
-            details: error.message,
-          }),
+        (error: unknown) => done(toStatus(error, noAddress)),
       );
-    },
+    }),
     AddNode: unimplemented,
     RemoveNode: unimplemented,
     Rebalance: unimplemented,

@@ -1,28 +1,32 @@
 // The public `Cache` service (proto/raftcache.proto) over a node's multi-raft host: decode the
 // request, hand it to the host, encode the reply; every error leaves as one gRPC status
-// (status.ts). No cache or raft logic lives here.
-import * as grpc from '@grpc/grpc-js';
+// (src/protocol/status.ts). No cache or raft logic lives here.
+import type * as grpc from '@grpc/grpc-js';
 import { type EntryInfo, InvalidCommandError } from '../cache/index.ts';
 import { METADATA_SHARD } from '../cluster/cluster-map.ts';
-import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import type { Consistency } from '../shard/replica.ts';
-import { CACHE_OPERATIONS, type CacheMethod } from './proto.ts';
+import { LEADER_METADATA_KEY } from '../protocol/metadata.ts';
+import { CACHE_OPERATIONS, type CacheMethod } from '../protocol/proto.ts';
+import { toStatus } from '../protocol/status.ts';
+import { RejectedRequest } from '../protocol/strict-decoding.ts';
+import type { MultiRaftHost, ReadOptions } from '../shard/multi-raft-host.ts';
 import { ReplyWriter } from './reply-writer.ts';
 import {
   delRequest,
   expireRequest,
   msetRequest,
   outcomeReply,
+  readOptions,
   setRequest,
   settled,
   type WireDelRequest,
   type WireExpireRequest,
   type WireMSetRequest,
+  type WireReadRequest,
   type WireSetRequest,
   type WriteIdentity,
   writeIdentity,
 } from './requests.ts';
-import { LEADER_METADATA_KEY, toStatus } from './status.ts';
+import { staleness, type WireStaleness } from './stale-reads.ts';
 
 export interface CacheServiceContext {
   readonly host: MultiRaftHost;
@@ -31,13 +35,6 @@ export interface CacheServiceContext {
   /** A fresh write identity, for writes whose client sent none. */
   readonly nextWriteId: () => WriteIdentity;
 }
-
-type WireConsistency = 'LINEARIZABLE' | 'LEASE' | 'STALE';
-const CONSISTENCY: Readonly<Record<WireConsistency, Consistency>> = {
-  LINEARIZABLE: 'linearizable',
-  LEASE: 'lease',
-  STALE: 'stale',
-};
 
 // biome-ignore lint/suspicious/noExplicitAny: requests arrive as proto-loader decodes them
 type Wire = any;
@@ -48,12 +45,22 @@ type OperationName = CacheMethod;
 /** Pipeline requests name their operation by the `oneof` field set. */
 const PIPELINED: Readonly<Record<string, OperationName | undefined>> = CACHE_OPERATIONS;
 
-/** A unary handler from an operation; any error becomes its status. */
-function unary(context: CacheServiceContext, run: Operation): grpc.handleUnaryCall<Wire, unknown> {
+/**
+ * A unary handler from an operation; any error becomes its status, and a request that was
+ * not decoded (malformed, too large) is answered INVALID_ARGUMENT without running.
+ */
+export function unary(
+  addressOf: (node: string) => string | undefined,
+  run: Operation,
+): grpc.handleUnaryCall<Wire, unknown> {
   return (call, done) => {
+    if (call.request instanceof RejectedRequest) {
+      done(toStatus(call.request.error, addressOf));
+      return;
+    }
     run(call.request).then(
       (reply) => done(null, reply),
-      (error: unknown) => done(toStatus(error, context.addressOf)),
+      (error: unknown) => done(toStatus(error, addressOf)),
     );
   };
 }
@@ -61,9 +68,13 @@ function unary(context: CacheServiceContext, run: Operation): grpc.handleUnaryCa
 /**
  * The `Pipeline` stream: every request runs at once (the host batches what arrives in one
  * turn into one log entry and one read round), and its reply goes back tagged as soon as it
- * is ready, in any order, those of one turn together (reply-writer.ts). An error answers
- * that request alone; the stream goes on. When the client reads slower than replies come,
- * reading pauses until the stream drains.
+ * is ready, in any order, those of one turn together (reply-writer.ts). Every request gets
+ * exactly one reply: an error, a request without an operation and a message that is not
+ * valid protobuf (tagged with its tag when that could be read, else 0) each answer that
+ * request alone with a `status`; the stream goes on. It ends, OK, once the client has
+ * half-closed and every reply is written. If grpc-js ends the call itself (a message over
+ * the size limit, a deadline), replies still owed are dropped rather than written past the
+ * call's end.
  */
 function pipeline(
   context: CacheServiceContext,
@@ -72,40 +83,46 @@ function pipeline(
   return (call: grpc.ServerDuplexStream<Wire, unknown>) => {
     let inFlight = 0;
     let ended = false;
+    let over = false;
     const finishIfDone = () => {
-      if (ended && inFlight === 0) call.end();
+      if (ended && inFlight === 0 && !over) {
+        over = true;
+        call.end();
+      }
     };
     const replies = new ReplyWriter(call);
-    const reply = (message: unknown) => replies.write(message);
+    const reply = (message: unknown) => {
+      if (!over && !call.cancelled && !call.destroyed && !call.writableEnded)
+        replies.write(message);
+    };
+    const refuse = (tag: string, error: unknown) => {
+      const status = toStatus(error, context.addressOf);
+      const leader = status.metadata.get(LEADER_METADATA_KEY)[0];
+      reply({
+        tag,
+        status: {
+          code: status.code,
+          message: status.details,
+          leader: typeof leader === 'string' ? leader : '',
+        },
+      });
+    };
     call.on('data', (request: Wire) => {
+      if (request instanceof RejectedRequest) {
+        refuse(request.tag, request.error);
+        return;
+      }
       const tag = request.tag ?? '0';
       const name = PIPELINED[request.request as string];
       if (!name) {
-        reply({
-          tag,
-          status: {
-            code: grpc.status.INVALID_ARGUMENT,
-            message: 'a pipeline request needs one operation',
-          },
-        });
+        refuse(tag, new InvalidCommandError('a pipeline request needs one operation'));
         return;
       }
       inFlight++;
       operations[name](request[request.request])
         .then(
           (result) => reply({ tag, [request.request]: result }),
-          (error: unknown) => {
-            const status = toStatus(error, context.addressOf);
-            const leader = status.metadata.get(LEADER_METADATA_KEY)[0];
-            reply({
-              tag,
-              status: {
-                code: status.code,
-                message: status.details,
-                leader: typeof leader === 'string' ? leader : '',
-              },
-            });
-          },
+          (error: unknown) => refuse(tag, error),
         )
         .finally(() => {
           inFlight--;
@@ -116,10 +133,16 @@ function pipeline(
       ended = true;
       finishIfDone();
     });
-    call.on('error', () => {});
+    const stop = () => {
+      over = true;
+    };
+    call.on('cancelled', stop);
+    call.on('close', stop);
+    call.on('error', stop);
   };
 }
 
+/** A GetReply's `found` and `entry`, as Get and each value of MGet answer them. */
 function entryReply(entry: EntryInfo | undefined) {
   if (!entry) return { found: false };
   return {
@@ -138,14 +161,24 @@ export function cacheServiceHandlers(
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
   const id = (wire: Wire) => writeIdentity(wire.write_id, context.nextWriteId);
-  const consistency = (wire: Wire) => {
-    const mode = CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
-    if (mode === undefined)
-      throw new InvalidCommandError(`unknown consistency ${wire.consistency}`);
-    return mode;
+  /** Runs a read of `keys`; a STALE one's reply says how stale (and honours its bound). */
+  const read = async <T>(
+    wire: WireReadRequest,
+    keys: readonly string[],
+    run: (options: ReadOptions) => Promise<T>,
+  ): Promise<{ result: T; staleness: WireStaleness | undefined }> => {
+    const { consistency, maxStalenessMs } = readOptions(wire);
+    const result = await run({ consistency });
+    const first = keys[0];
+    if (consistency !== 'stale' || first === undefined) return { result, staleness: undefined };
+    return { result, staleness: staleness(host, first, maxStalenessMs) };
   };
   const operations: Record<OperationName, Operation> = {
-    Get: async (r) => entryReply(await host.get(r.key ?? '', { consistency: consistency(r) })),
+    Get: async (r) => {
+      const key = r.key ?? '';
+      const { result, staleness } = await read(r, [key], (options) => host.get(key, options));
+      return { ...entryReply(result), ...(staleness ? { staleness } : {}) };
+    },
     Set: async (r: WireSetRequest) => outcomeReply(settled(await host.set(setRequest(r, id(r))))),
     Del: async (r: WireDelRequest) => {
       const outcome = settled(await host.del(delRequest(r, id(r))));
@@ -159,21 +192,22 @@ export function cacheServiceHandlers(
     Expire: async (r: WireExpireRequest) =>
       outcomeReply(settled(await host.expire(expireRequest(r, id(r))))),
     MGet: async (r) => {
-      const values = await host.mget(r.keys ?? [], { consistency: consistency(r) });
-      return {
-        values: values.map((value) =>
-          value ? { found: true, entry: { value } } : { found: false },
-        ),
-      };
+      const keys: string[] = r.keys ?? [];
+      const { result, staleness } = await read(r, keys, (options) => host.mget(keys, options));
+      return { values: result.map(entryReply), ...(staleness ? { staleness } : {}) };
     },
-    Ttl: async (r) => ({ ttl_ms: await host.ttl(r.key ?? '', { consistency: consistency(r) }) }),
+    Ttl: async (r) => {
+      const key = r.key ?? '';
+      const { result, staleness } = await read(r, [key], (options) => host.ttl(key, options));
+      return { ttl_ms: result, ...(staleness ? { staleness } : {}) };
+    },
   };
   return {
     ...Object.fromEntries(
-      Object.entries(operations).map(([name, run]) => [name, unary(context, run)]),
+      Object.entries(operations).map(([name, run]) => [name, unary(context.addressOf, run)]),
     ),
     Pipeline: pipeline(context, operations),
-    Stats: unary(context, async () => ({
+    Stats: unary(context.addressOf, async () => ({
       shards: dataShardIds(host).map((shardId) => shardStatsReply(host, shardId)),
     })),
   };

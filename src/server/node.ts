@@ -7,13 +7,12 @@ import { addMembershipService } from '../cluster/membership-rpc.ts';
 import { MetadataStore } from '../cluster/metadata.ts';
 import { SeededRandom } from '../raft/random.ts';
 import { MultiRaftHost } from '../shard/multi-raft-host.ts';
-import { GRPC_SERVER_OPTIONS, SharedPort } from '../transport/shared-port.ts';
+import { SharedPort } from '../transport/shared-port.ts';
 import { TcpPeerTransport } from '../transport/tcp-peer-transport.ts';
-import { adminServiceHandlers } from './admin-service.ts';
-import { cacheServiceHandlers } from './cache-service.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { PUBLIC_SERVER_OPTIONS } from './grpc-limits.ts';
 import { watchLoopDelay } from './loop-delay-watch.ts';
-import { publicApi } from './proto.ts';
+import { addPublicServices } from './public-services.ts';
 
 export interface RunningNode {
   readonly port: number;
@@ -34,7 +33,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   const founders = foundersOf(config);
   // A plugin that cannot load stops the node at start, with the plugin's own error.
   const createPolicy = await loadPolicyFactory(config.eviction);
-  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  const server = new grpc.Server(PUBLIC_SERVER_OPTIONS);
   const transport = new TcpPeerTransport({
     node: config.nodeId,
     peers: founders,
@@ -75,21 +74,14 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
   addMembershipService(server, membership);
   let writes = 0;
   const addressOf = (node: string) => membership.map?.nodes.find((n) => n.nodeId === node)?.address;
-  server.addService(
-    publicApi.Cache.service,
-    cacheServiceHandlers({
+  addPublicServices(
+    server,
+    {
       host,
       addressOf,
       nextWriteId: () => ({ clientId: `node-${incarnationTag}`, seq: ++writes }),
-    }),
-  );
-  server.addService(
-    publicApi.Admin.service,
-    adminServiceHandlers({
-      map: () => membership.map,
-      leaderHints: () => membership.leaders(),
-      host,
-    }),
+    },
+    { map: () => membership.map, leaderHints: () => membership.leaders(), host },
   );
   const listener = await SharedPort.listen(config.listen, { grpc: server, peers: transport });
   logger.info({ node: config.nodeId, listen: config.listen }, 'node listening');
@@ -134,7 +126,7 @@ function foundersOf(config: NodeConfig): Map<string, string> {
     config.initialNodes.length > 0 ? config.initialNodes : [`${config.nodeId}=${config.advertise}`];
   const founders = new Map<string, string>();
   for (const entry of entries) {
-    const [nodeId, address] = entry.split('=');
+    const [nodeId = '', address = ''] = entry.split('=');
     if (founders.has(nodeId)) throw new ConfigError([`--initial-nodes names ${nodeId} twice`]);
     founders.set(nodeId, address);
   }

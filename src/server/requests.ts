@@ -9,9 +9,11 @@ import {
   InvalidTtlError,
   type MsetRequest,
   type Outcome,
+  type RefusalCode,
   type SetCondition,
   type SetRequest,
 } from '../cache/index.ts';
+import type { Consistency } from '../shard/replica.ts';
 
 /** The writer's identity for exactly-once retries; the server makes one up when absent. */
 export interface WriteIdentity {
@@ -29,7 +31,7 @@ export interface WireSetRequest {
   value?: Uint8Array;
   ttl_ms?: string;
   keep_ttl?: boolean;
-  condition?: 'ALWAYS' | 'IF_ABSENT' | 'IF_PRESENT';
+  condition?: 'ALWAYS' | 'IF_ABSENT' | 'IF_PRESENT' | number;
   if_version?: string;
   write_id?: WireWriteId | null;
 }
@@ -52,11 +54,54 @@ export interface WireExpireRequest {
   write_id?: WireWriteId | null;
 }
 
+/** What a read request (Get, MGet, Ttl) says of how current its answer must be. */
+export interface WireReadRequest {
+  /** An enum name, or the number of a value this version does not define. */
+  consistency?: string | number;
+  max_staleness_ms?: string;
+}
+
+export interface ReadRequestOptions {
+  readonly consistency: Consistency;
+  /** A STALE read's bound on how long ago its replica last heard from the leader. */
+  readonly maxStalenessMs: number | undefined;
+}
+
+const CONSISTENCIES: Readonly<Record<string, Consistency>> = {
+  LINEARIZABLE: 'linearizable',
+  LEASE: 'lease',
+  STALE: 'stale',
+};
+
 const CONDITIONS: Readonly<Record<string, SetCondition>> = {
   ALWAYS: 'none',
   IF_ABSENT: 'nx',
   IF_PRESENT: 'xx',
 };
+
+/** A read's consistency and staleness bound; an unknown consistency is refused. */
+export function readOptions(wire: WireReadRequest): ReadRequestOptions {
+  const name = wire.consistency ?? 'LINEARIZABLE';
+  const consistency = enumValue(CONSISTENCIES, name, 'consistency');
+  const bound = toInteger(wire.max_staleness_ms ?? '0', 'max_staleness_ms');
+  if (bound > 0 && consistency !== 'stale')
+    throw new InvalidCommandError(`max_staleness_ms bounds STALE reads only, not ${name}`);
+  return { consistency, maxStalenessMs: bound > 0 ? bound : undefined };
+}
+
+/**
+ * The value an enum field names, from a table of the names this version defines (own keys
+ * only: `constructor` names none); proto-loader passes an undefined value as its number.
+ */
+export function enumValue<T>(
+  table: Readonly<Record<string, T>>,
+  name: string | number,
+  field: string,
+): T {
+  const value = typeof name === 'string' && Object.hasOwn(table, name) ? table[name] : undefined;
+  if (value === undefined) throw new InvalidCommandError(`unknown ${field} ${name}`);
+  return value;
+}
 
 /**
  * The write's identity: the client's, when it sent one (a retry must carry the same), else
@@ -77,8 +122,7 @@ export function setRequest(wire: WireSetRequest, id: WriteIdentity): SetRequest 
   if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
   if (ttlMs > 0 && wire.keep_ttl)
     throw new InvalidTtlError('keep_ttl keeps the current expiry: it takes no ttl_ms');
-  const condition = CONDITIONS[wire.condition ?? 'ALWAYS'];
-  if (condition === undefined) throw new InvalidCommandError(`unknown condition ${wire.condition}`);
+  const condition = enumValue(CONDITIONS, wire.condition ?? 'ALWAYS', 'condition');
   const ifVersion = toInteger(wire.if_version ?? '0', 'if_version');
   return {
     op: 'set',
@@ -114,9 +158,9 @@ export function expireRequest(wire: WireExpireRequest, id: WriteIdentity): Expir
 /** The shard refused a write (full, malformed, a format it cannot read): answered as an error. */
 export class RefusedError extends Error {
   override name = 'RefusedError';
-  readonly code: string;
+  readonly code: RefusalCode;
 
-  constructor(code: string) {
+  constructor(code: RefusalCode) {
     super(
       code === 'OVER_CAPACITY'
         ? 'the shard is full and nothing can be evicted for this write'

@@ -2,13 +2,23 @@
 // nodes' answers (asking each for its own, NODE scope) for a shard or the whole cluster. A
 // node that does not answer in time is named in the reply rather than failing it.
 import * as grpc from '@grpc/grpc-js';
+import { InvalidCommandError } from '../cache/index.ts';
 import type { ClusterMap } from '../cluster/cluster-map.ts';
+import { publicApi } from '../protocol/proto.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import { dataShardIds, shardStatsReply } from './cache-service.ts';
-import { publicApi } from './proto.ts';
+import { enumValue } from './requests.ts';
+
+type Scope = 'CLUSTER' | 'NODE' | 'SHARD';
+const SCOPES: Readonly<Record<string, Scope>> = {
+  CLUSTER: 'CLUSTER',
+  NODE: 'NODE',
+  SHARD: 'SHARD',
+};
 
 export interface StatsRequest {
-  readonly scope?: 'CLUSTER' | 'NODE' | 'SHARD';
+  /** A scope's name, or the number of one this version does not define. */
+  readonly scope?: Scope | number;
   readonly target?: string;
   readonly state_digest?: boolean;
 }
@@ -23,10 +33,6 @@ export interface StatsReply {
 /** How long a node waits for another's statistics. */
 const ASK_TIMEOUT_MS = 2_000;
 
-export class StatsRequestError extends Error {
-  readonly code = grpc.status.INVALID_ARGUMENT;
-}
-
 export async function gatherStats(
   request: StatsRequest,
   host: MultiRaftHost,
@@ -35,16 +41,16 @@ export async function gatherStats(
   const digest = request.state_digest === true;
   const own = () => dataShardIds(host).map((shardId) => shardStatsReply(host, shardId, digest));
   const target = request.target ?? '';
-  switch (request.scope ?? 'CLUSTER') {
+  switch (enumValue(SCOPES, request.scope ?? 'CLUSTER', 'scope')) {
     case 'NODE': {
       if (target === '' || target === host.node) return { shards: own(), unreachable_nodes: [] };
       const node = map.nodes.find((n) => n.nodeId === target);
-      if (node === undefined) throw new StatsRequestError(`no node ${target} in the cluster`);
+      if (node === undefined) throw new InvalidCommandError(`no node ${target} in the cluster`);
       return fromNodes([node.nodeId], host, map, own, digest);
     }
     case 'SHARD': {
       const shard = map.shards.find((s) => s.slots.length > 0 && String(s.shardId) === target);
-      if (shard === undefined) throw new StatsRequestError(`no shard ${target} in the cluster`);
+      if (shard === undefined) throw new InvalidCommandError(`no shard ${target} in the cluster`);
       const reply = await fromNodes(
         shard.replicas.map((r) => r.node),
         host,
@@ -54,7 +60,7 @@ export async function gatherStats(
       );
       return { ...reply, shards: reply.shards.filter((s) => s.shard_id === shard.shardId) };
     }
-    default:
+    case 'CLUSTER':
       return fromNodes(
         map.nodes.map((n) => n.nodeId),
         host,

@@ -1,13 +1,26 @@
 // Errors of the multi-raft host. Each class has a stable `code` that the server maps to one
-// gRPC status (see proto/raftcache.proto): NOT_LEADER to FAILED_PRECONDITION with the
-// leader's address in metadata, NO_LEADER, SHARD_OVERLOADED and NODE_NOT_READY to UNAVAILABLE,
-// OUTCOME_UNKNOWN to UNKNOWN, UNKNOWN_SHARD and CROSS_SHARD to INVALID_ARGUMENT.
+// gRPC status (src/protocol/status.ts, as proto/raftcache.proto documents): NOT_LEADER to
+// FAILED_PRECONDITION with the leader's address in metadata; NO_LEADER, SHARD_OVERLOADED,
+// NODE_NOT_READY, HOST_CLOSED and STALENESS_EXCEEDED to UNAVAILABLE; OUTCOME_UNKNOWN to
+// UNKNOWN; UNKNOWN_SHARD and CROSS_SHARD to INVALID_ARGUMENT.
+
+/** Every code a `ShardError` may carry: a closed set, each mapped to one gRPC status. */
+export type ShardErrorCode =
+  | 'NOT_LEADER'
+  | 'NO_LEADER'
+  | 'OUTCOME_UNKNOWN'
+  | 'SHARD_OVERLOADED'
+  | 'UNKNOWN_SHARD'
+  | 'CROSS_SHARD'
+  | 'HOST_CLOSED'
+  | 'NODE_NOT_READY'
+  | 'STALENESS_EXCEEDED';
 
 export class ShardError extends Error {
-  readonly code: string;
+  readonly code: ShardErrorCode;
   readonly shardId: number;
 
-  constructor(code: string, shardId: number, message: string) {
+  constructor(code: ShardErrorCode, shardId: number, message: string) {
     super(message);
     this.name = new.target.name;
     this.code = code;
@@ -39,16 +52,17 @@ export class NoLeaderError extends ShardError {
 }
 
 /**
- * The write was proposed but its entry was overwritten by a new leader, or jumped over by a
- * snapshot: it may or may not have applied. A retry with the same client id and sequence
- * number applies it at most once.
+ * The write reached the log but this replica will not see it applied: its entry was
+ * overwritten by a new leader, jumped over by a snapshot, or the replica closed (the node
+ * shutting down, the replica moved away) first. It may or may not have applied; a retry with
+ * the same client id and sequence number applies it at most once.
  */
 export class OutcomeUnknownError extends ShardError {
-  constructor(shardId: number, index: number) {
+  constructor(shardId: number, index: number, why = '') {
     super(
       'OUTCOME_UNKNOWN',
       shardId,
-      `the write proposed at index ${index} of shard ${shardId} may or may not have applied`,
+      `the write proposed at index ${index} of shard ${shardId} may or may not have applied${why && ` (${why})`}`,
     );
   }
 }
@@ -77,10 +91,27 @@ export class CrossShardError extends ShardError {
   }
 }
 
-/** The host was closed while the request waited. */
+/**
+ * The replica closed (the node shutting down, the replica moved away) while the request
+ * waited, before it reached the log: it never applies; retry elsewhere.
+ */
 export class HostClosedError extends ShardError {
   constructor(shardId: number) {
-    super('HOST_CLOSED', shardId, `the host of shard ${shardId} is shutting down`);
+    super('HOST_CLOSED', shardId, `the replica of shard ${shardId} on this node has closed`);
+  }
+}
+
+/**
+ * A STALE read's bound: this replica has not heard from its shard's leader within the
+ * `max_staleness_ms` the read allows. Another replica may have.
+ */
+export class StalenessExceededError extends ShardError {
+  constructor(shardId: number, sinceLeaderContactMs: number, maxStalenessMs: number) {
+    super(
+      'STALENESS_EXCEEDED',
+      shardId,
+      `this replica of shard ${shardId} last heard from its leader ${Math.round(sinceLeaderContactMs)} ms ago, more than the ${maxStalenessMs} ms the read allows`,
+    );
   }
 }
 

@@ -240,8 +240,8 @@ export class MultiRaftHost {
     return this.#read([key], options, (store, now) => store.getEntry(key, now));
   }
 
-  mget(keys: readonly string[], options: ReadOptions = {}): Promise<(Uint8Array | undefined)[]> {
-    return this.#read(keys, options, (store, now) => store.mget(keys, now));
+  mget(keys: readonly string[], options: ReadOptions = {}): Promise<(EntryInfo | undefined)[]> {
+    return this.#read(keys, options, (store, now) => keys.map((key) => store.getEntry(key, now)));
   }
 
   /** Milliseconds left, -1 without expiry, -2 when the key does not exist (Redis PTTL). */

@@ -69,7 +69,7 @@ export class ProposalTracker {
     const entry = this.#take(index);
     if (entry === undefined) return;
     if (entry.term !== term || result === undefined) {
-      this.#failUnknown(index, entry);
+      this.#failUnknown(index, entry, 'another entry took its place in the log');
       return;
     }
     for (let i = 0; i < entry.waiters.length; i++) {
@@ -85,7 +85,7 @@ export class ProposalTracker {
   settleUpTo(index: number): void {
     for (const at of [...this.#entries.keys()]) {
       if (at > index) continue;
-      this.#failUnknown(at, this.#take(at) as ProposedEntry);
+      this.#failUnknown(at, this.#take(at) as ProposedEntry, 'a snapshot was installed past it');
     }
   }
 
@@ -94,17 +94,14 @@ export class ProposalTracker {
     return this.#entries.size > 0;
   }
 
-  /** Answers every entry as unknown: this replica may never learn what became of them. */
-  abandon(): void {
+  /**
+   * Answers every entry as unknown: this replica may never learn what became of them (it
+   * was deposed and cut off, or it is closing: `why` says). Each reached the log, so it may
+   * still apply; a retry with the same write id applies it at most once.
+   */
+  abandon(why: string): void {
     for (const at of [...this.#entries.keys()])
-      this.#failUnknown(at, this.#take(at) as ProposedEntry);
-  }
-
-  /** Fails every entry with `error` (the host is closing). */
-  failAll(error: Error): void {
-    for (const at of [...this.#entries.keys()]) {
-      for (const waiter of (this.#take(at) as ProposedEntry).waiters) waiter.reject(error);
-    }
+      this.#failUnknown(at, this.#take(at) as ProposedEntry, why);
   }
 
   #take(index: number): ProposedEntry | undefined {
@@ -116,8 +113,8 @@ export class ProposalTracker {
     return entry;
   }
 
-  #failUnknown(index: number, entry: ProposedEntry): void {
-    const error = new OutcomeUnknownError(this.#shardId, index);
+  #failUnknown(index: number, entry: ProposedEntry, why: string): void {
+    const error = new OutcomeUnknownError(this.#shardId, index, why);
     for (const waiter of entry.waiters) waiter.reject(error);
   }
 }

@@ -253,7 +253,7 @@ export class Replica {
     const now = this.#options.monotonic();
     if (this.isLeader) this.#ledAt = now;
     else if (this.#proposals.pending && now - this.#ledAt > this.#abandonAfterMs)
-      this.#proposals.abandon();
+      this.#proposals.abandon('its replica lost its leadership');
   }
 
   step(message: Message): void {
@@ -303,8 +303,9 @@ export class Replica {
   close(): void {
     this.#closed = true;
     this.#outgoing?.close();
+    // Proposed writes reached the log and may yet apply; queued ones never will.
+    this.#proposals.abandon('its replica closed before it applied');
     const error = new HostClosedError(this.shardId);
-    this.#proposals.failAll(error);
     for (const { waiter } of this.#writes) waiter.reject(error);
     const reads = [
       ...this.#linearizableReads,

@@ -2,9 +2,9 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { addMembershipService, MembershipClient } from '../../src/cluster/membership-rpc.ts';
+import { LEADER_METADATA_KEY } from '../../src/protocol/metadata.ts';
 import { loadConfig } from '../../src/server/config.ts';
 import { type RunningNode, startNode } from '../../src/server/node.ts';
-import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
 import { SharedPort } from '../../src/transport/shared-port.ts';
 import { ClusterCalls, freePort } from '../support/node-processes.ts';
 

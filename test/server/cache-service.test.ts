@@ -1,11 +1,11 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foundingMap, METADATA_SHARD, slotTable } from '../../src/cluster/cluster-map.ts';
+import { LEADER_METADATA_KEY } from '../../src/protocol/metadata.ts';
+import { publicApi } from '../../src/protocol/proto.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import { adminServiceHandlers } from '../../src/server/admin-service.ts';
 import { cacheServiceHandlers } from '../../src/server/cache-service.ts';
-import { publicApi } from '../../src/server/proto.ts';
-import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
 import { MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
 import { GRPC_SERVER_OPTIONS, SharedPort } from '../../src/transport/shared-port.ts';
 import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';

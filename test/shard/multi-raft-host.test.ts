@@ -118,9 +118,9 @@ describe('multi-raft host over the in-memory network', () => {
     const versions = new Set(outcomes.map((o) => (o.status === 'applied' ? o.version : -1)));
     expect(versions).toEqual(new Set([before + 1]));
     expect(leader.stats(3).appliedIndex).toBe(before + 1);
-    expect(text(await leader.mget([`{${hashTag}}0`, `{${hashTag}}49`]).then((v) => v[1]))).toBe(
-      '49',
-    );
+    expect(
+      text(await leader.mget([`{${hashTag}}0`, `{${hashTag}}49`]).then((v) => v[1]?.value)),
+    ).toBe('49');
   });
 
   it('bounds the log behind its snapshots by bytes, not only by entries', async () => {

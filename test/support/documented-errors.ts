@@ -3,7 +3,7 @@
 // whether its nodes run in the test's process or in their own.
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'vitest';
-import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
+import { LEADER_METADATA_KEY } from '../../src/protocol/metadata.ts';
 
 export interface BadRequest {
   /** What is wrong with it. */

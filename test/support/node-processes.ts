@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { publicApi } from '../../src/server/proto.ts';
-import { LEADER_METADATA_KEY } from '../../src/server/status.ts';
+import { LEADER_METADATA_KEY } from '../../src/protocol/metadata.ts';
+import { publicApi } from '../../src/protocol/proto.ts';
 
 const main = path.join(import.meta.dirname, '../../src/server/main.ts');
 

@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { EntryTooLargeError, KeyTooLongError } from '../../src/cache/index.ts';
-import { LEADER_METADATA_KEY, toStatus } from '../../src/server/status.ts';
+import { LEADER_METADATA_KEY } from '../../src/protocol/metadata.ts';
+import { toStatus } from '../../src/protocol/status.ts';
 
 const addresses = new Map([['n2', '10.1.1.2:7401']]);
 const addressOf = (node: string) => addresses.get(node);

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { publicApi } from '../../src/server/proto.ts';
+import { publicApi } from '../../src/protocol/proto.ts';
 
 it('the public .proto loads, with the Cache and Admin services it documents', () => {
   const methods = (service: { service: object }) => Object.keys(service.service).sort();

@@ -43,9 +43,9 @@ interface RaftcachePackage {
   };
 }
 
+/** The `.proto` as proto-loader reads it: every message and service, by full name. */
+export const publicPackage = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
+
 /** The public services, loaded once. */
-export const publicApi = (
-  grpc.loadPackageDefinition(
-    loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS),
-  ) as unknown as RaftcachePackage
-).raftcache.v1;
+export const publicApi = (grpc.loadPackageDefinition(publicPackage) as unknown as RaftcachePackage)
+  .raftcache.v1;
