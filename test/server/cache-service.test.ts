@@ -1,123 +1,27 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { foundingMap, METADATA_SHARD, slotTable } from '../../src/cluster/cluster-map.ts';
-import { LEADER_METADATA_KEY } from '../../src/protocol/metadata.ts';
 import { publicApi } from '../../src/protocol/proto.ts';
-import { SeededRandom } from '../../src/raft/random.ts';
-import { adminServiceHandlers } from '../../src/server/admin-service.ts';
-import { cacheServiceHandlers } from '../../src/server/cache-service.ts';
-import { MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
-import { GRPC_SERVER_OPTIONS, SharedPort } from '../../src/transport/shared-port.ts';
-import { TcpPeerTransport } from '../../src/transport/tcp-peer-transport.ts';
 import {
   badRequests,
   expectDocumentedErrors,
   expectRedirectsToTheLeader,
 } from '../support/documented-errors.ts';
+import { GrpcCluster, type Reply } from '../support/grpc-cluster.ts';
+import { encode, rawCall } from '../support/raw-grpc.ts';
 
 /** Three nodes in this process, each one port for peers and the public API, on loopback. */
-const names = ['n1', 'n2', 'n3'];
-const servers: grpc.Server[] = [];
-const ports: SharedPort[] = [];
-const hosts: MultiRaftHost[] = [];
-const clients = new Map<string, grpc.Client>();
-const addresses = new Map<string, string>();
+let cluster: GrpcCluster;
 
 beforeAll(async () => {
-  const transports: TcpPeerTransport[] = [];
-  // The map of a cluster founded with the three nodes: shards 1 to 3 and the metadata group.
-  const founding = foundingMap({
-    clusterId: 'test',
-    nodes: names.map((nodeId) => ({
-      nodeId,
-      address: '',
-      region: 'local',
-      capacityBytes: 4 << 20,
-      process: nodeId,
-      incarnation: 1,
-    })),
-    dataShards: 3,
-    replicationFactor: 3,
-  });
-  const map = () => ({
-    ...founding,
-    nodes: founding.nodes.map((n) => ({ ...n, address: addresses.get(n.nodeId) ?? '' })),
-  });
-  let seq = 0;
-  for (const [i, node] of names.entries()) {
-    const server = new grpc.Server(GRPC_SERVER_OPTIONS);
-    const transport = new TcpPeerTransport({ node, clusterId: 'test' });
-    transports.push(transport);
-    const host = new MultiRaftHost({
-      node,
-      transport,
-      placement: founding.shards,
-      slotShards: slotTable(founding),
-      capacityBytes: 4 << 20,
-      clock: { now: () => Date.now(), monotonic: () => performance.now() },
-      random: new SeededRandom(i + 1),
-    });
-    server.addService(publicApi.Admin.service, adminServiceHandlers({ map, host }));
-    server.addService(
-      publicApi.Cache.service,
-      cacheServiceHandlers({
-        host,
-        addressOf: (n) => addresses.get(n),
-        nextWriteId: () => ({ clientId: `server-${node}`, seq: ++seq }),
-      }),
-    );
-    const port = await SharedPort.listen('127.0.0.1:0', { grpc: server, peers: transport });
-    ports.push(port);
-    addresses.set(node, `127.0.0.1:${port.port}`);
-    servers.push(server);
-    hosts.push(host);
-  }
-  for (const transport of transports) transport.setPeerAddresses(addresses);
-  for (const [node, address] of addresses)
-    clients.set(node, new publicApi.Cache(address, grpc.credentials.createInsecure()));
+  cluster = await GrpcCluster.start();
 });
 
 afterAll(async () => {
-  for (const client of clients.values()) client.close();
-  await Promise.all(hosts.map((host) => host.close()));
-  for (const port of ports) port.close();
-  for (const server of servers) server.forceShutdown();
+  await cluster.close();
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: replies as proto-loader decodes them
-type Reply = any;
-
-function call(node: string, method: string, request: object): Promise<Reply> {
-  const client = clients.get(node) as unknown as Record<
-    string,
-    (r: object, cb: (e: grpc.ServiceError | null, v: Reply) => void) => void
-  >;
-  return new Promise((resolve, reject) =>
-    client[method](request, (error, reply) => (error ? reject(error) : resolve(reply))),
-  );
-}
-
-/** Calls any node, follows the not-leader hint, and waits out elections (UNAVAILABLE). */
-async function callLeader(method: string, request: object): Promise<Reply> {
-  let node = 'n1';
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      return await call(node, method, request);
-    } catch (error) {
-      const e = error as grpc.ServiceError;
-      if (e.code === grpc.status.FAILED_PRECONDITION) {
-        const leader = e.metadata.get(LEADER_METADATA_KEY)[0];
-        node =
-          [...addresses].find(([, a]) => a === leader)?.[0] ?? names[(names.indexOf(node) + 1) % 3];
-      } else if (e.code === grpc.status.UNAVAILABLE) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      } else {
-        throw error;
-      }
-    }
-  }
-  throw new Error(`no leader answered ${method}`);
-}
+const call = (node: string, method: string, request: object) => cluster.call(node, method, request);
+const callLeader = (method: string, request: object) => cluster.callLeader(method, request);
 
 describe('the public Cache API over real gRPC, three nodes on loopback', () => {
   it('SET then GET returns the value, its version and its expiry', async () => {
@@ -147,8 +51,8 @@ describe('the public Cache API over real gRPC, three nodes on loopback', () => {
 
   it('a follower answers FAILED_PRECONDITION naming the leader', async () => {
     await callLeader('Set', { key: 'where', value: Buffer.from('x') });
-    const nodeAt = new Map([...addresses].map(([node, address]) => [address, node]));
-    await expectRedirectsToTheLeader([...addresses.values()], (address) =>
+    const nodeAt = new Map([...cluster.addresses].map(([node, address]) => [address, node]));
+    await expectRedirectsToTheLeader([...cluster.addresses.values()], (address) =>
       call(nodeAt.get(address) as string, 'Get', { key: 'where' }),
     );
   });
@@ -157,7 +61,7 @@ describe('the public Cache API over real gRPC, three nodes on loopback', () => {
     // Shards of 4 MiB here: no entry under the value limit outgrows one.
     await expectDocumentedErrors(
       callLeader,
-      badRequests({ shardOf: (key) => hosts[0].shardOf(key) }),
+      badRequests({ shardOf: (key) => cluster.host('n1').shardOf(key) }),
     );
   });
 });
@@ -165,15 +69,12 @@ describe('the public Cache API over real gRPC, three nodes on loopback', () => {
 describe('the Pipeline stream', () => {
   it('10,000 requests in flight on one stream each get their reply, tagged, in any order', async () => {
     // To a node that leads some shard (elections on a loaded machine may have moved them).
-    let leading = -1;
-    for (let waited = 0; leading < 0 && waited < 100; waited++) {
-      leading = hosts.findIndex((host) =>
-        host.shardIds.some((id) => id !== METADATA_SHARD && host.replica(id).isLeader),
-      );
-      if (leading < 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const leading = await cluster.someLeader();
     // biome-ignore lint/suspicious/noExplicitAny: a generated client
-    const client: any = clients.get(names[leading]);
+    const client: any = new publicApi.Cache(
+      cluster.address(leading),
+      grpc.credentials.createInsecure(),
+    );
     const stream = client.Pipeline();
     const replies = new Map<string, Reply>();
     const done = new Promise<void>((resolve, reject) => {
@@ -204,6 +105,7 @@ describe('the Pipeline stream', () => {
       (r) => r.reply === 'set' && r.set.outcome === 'APPLIED',
     );
     expect(applied.length).toBeGreaterThan(0);
+    client.close();
   });
 });
 
@@ -211,7 +113,7 @@ describe('the Admin service', () => {
   it('serves the cluster map: every slot in one shard, each shard on three nodes, its leader named', async () => {
     // biome-ignore lint/suspicious/noExplicitAny: a generated client
     const admin: any = new publicApi.Admin(
-      addresses.get('n1') as string,
+      cluster.address('n1'),
       grpc.credentials.createInsecure(),
     );
     await callLeader('Set', { key: 'warm', value: Buffer.from('up') });
@@ -221,14 +123,14 @@ describe('the Admin service', () => {
       ),
     );
     expect(map.slot_count).toBe(16384);
-    expect(map.nodes.map((n: Reply) => n.node_id)).toEqual(names);
+    expect(map.nodes.map((n: Reply) => n.node_id)).toEqual(cluster.names);
     const covered = map.shards.flatMap((shard: Reply) =>
       shard.slots.map((r: Reply) => r.last - r.first + 1),
     );
     expect(covered.reduce((a: number, b: number) => a + b, 0)).toBe(16384);
     for (const shard of map.shards) {
       expect(shard.replicas).toHaveLength(3);
-      expect(names).toContain(shard.leader);
+      expect(cluster.names).toContain(shard.leader);
     }
     await expect(
       new Promise((resolve, reject) =>
@@ -238,5 +140,172 @@ describe('the Admin service', () => {
       ),
     ).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
     admin.close();
+  });
+});
+
+describe('MGet entries', () => {
+  it('carry the version, expiry and creation time Get gives for the same key', async () => {
+    const set = await callLeader('Set', {
+      key: '{mg}a',
+      value: Buffer.from('1'),
+      ttl_ms: '60000',
+    });
+    await callLeader('Set', { key: '{mg}b', value: Buffer.from('2') });
+    const got = await callLeader('Get', { key: '{mg}a' });
+    const many = await callLeader('MGet', { keys: ['{mg}a', '{mg}b', '{mg}none'] });
+    expect(many.values.map((v: Reply) => v.found)).toEqual([true, true, false]);
+    const [a, b] = many.values.map((v: Reply) => v.entry);
+    expect(a.version).toBe(set.version);
+    expect(a).toMatchObject({
+      version: got.entry.version,
+      expires_at_ms: got.entry.expires_at_ms,
+      created_at_ms: got.entry.created_at_ms,
+    });
+    expect(Number(a.created_at_ms)).toBeGreaterThan(0);
+    expect(Number(a.expires_at_ms)).toBeGreaterThan(Date.now());
+    expect(Number(b.version)).toBeGreaterThan(Number(a.version));
+    expect(b.expires_at_ms).toBe('0');
+    // The point of a version: a compare-and-set with it holds, with an older one it does not.
+    const cas = await callLeader('Set', {
+      key: '{mg}a',
+      value: Buffer.from('3'),
+      if_version: a.version,
+    });
+    expect(cas.outcome).toBe('APPLIED');
+  });
+});
+
+describe('enums this version does not define are INVALID_ARGUMENT', () => {
+  it('GetStats with an unknown scope is refused, not answered as CLUSTER', async () => {
+    await expect(cluster.call('n1', 'GetStats', { scope: 9 }, 'Admin')).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/unknown scope 9/),
+    });
+    const known = await cluster.call('n1', 'GetStats', { scope: 'NODE' }, 'Admin');
+    expect(known.shards.length).toBeGreaterThan(0);
+  });
+
+  it('Set with an unknown condition, and reads with an unknown consistency', async () => {
+    await expect(
+      callLeader('Set', { key: 'e', value: Buffer.from('v'), condition: 5 }),
+    ).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/unknown condition 5/),
+    });
+    for (const method of ['Get', 'Ttl'])
+      await expect(callLeader(method, { key: 'e', consistency: 3 })).rejects.toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+      });
+    await expect(callLeader('MGet', { keys: ['e'], consistency: 3 })).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+  });
+});
+
+describe('STALE reads say how stale they may be', () => {
+  it('a follower answers with its applied and known commit index and its last leader contact', async () => {
+    const set = await callLeader('Set', { key: 'stale-k', value: Buffer.from('v') });
+    const leader = await cluster.leaderOf('stale-k');
+    const follower = cluster.names.find((n) => n !== leader) ?? 'n1';
+    // Once the follower has applied the write (a stale read may be behind until then).
+    const reply = await untilReply(
+      () => call(follower, 'Get', { key: 'stale-k', consistency: 'STALE' }),
+      (r) => r.found,
+    );
+    expect(reply.entry.version).toBe(set.version);
+    expect(Number(reply.staleness.applied_index)).toBeGreaterThanOrEqual(Number(set.version));
+    expect(Number(reply.staleness.known_commit_index)).toBeGreaterThanOrEqual(
+      Number(reply.staleness.applied_index),
+    );
+    // Heartbeats come every few ticks: a follower of a live leader heard from it lately.
+    expect(Number(reply.staleness.since_leader_contact_ms)).toBeLessThan(1_000);
+    const bounded = await call(follower, 'Ttl', {
+      key: 'stale-k',
+      consistency: 'STALE',
+      max_staleness_ms: '5000',
+    });
+    expect(bounded).toMatchObject({ ttl_ms: '-1', staleness: expect.anything() });
+    const many = await call(follower, 'MGet', { keys: ['stale-k'], consistency: 'STALE' });
+    expect(Number(many.staleness.applied_index)).toBeGreaterThan(0);
+    // A linearizable read is not stale: no staleness, and no bound to take.
+    expect((await callLeader('Get', { key: 'stale-k' })).staleness).toBeNull();
+    await expect(
+      callLeader('Get', { key: 'stale-k', max_staleness_ms: '100' }),
+    ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+});
+
+/** Repeats `ask` until its reply passes `done` (3 s at most). */
+async function untilReply(ask: () => Promise<Reply>, done: (reply: Reply) => boolean) {
+  const deadline = Date.now() + 3_000;
+  for (;;) {
+    const reply = await ask();
+    if (done(reply) || Date.now() > deadline) return reply;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('a Pipeline stream with messages that are not valid protobuf (raw HTTP/2 frames)', () => {
+  const pipeline = (...requests: object[]) =>
+    requests.map((request) => encode('Cache', 'Pipeline', request));
+  const garbage = Buffer.from([0xff, 0xff, 0xff]);
+
+  it('answers every request once, the bad one with INVALID_ARGUMENT tagged 0, and ends OK', async () => {
+    const leader = await cluster.leaderOf('pipe-a');
+    // An empty request (answered at once), a write in flight, then bytes that decode to nothing.
+    for (const gapMs of [undefined, 0, 1, 2]) {
+      const [empty, del] = pipeline({ tag: '1' }, { tag: '2', del: { keys: ['pipe-a'] } });
+      const result = await rawCall(
+        cluster.address(leader),
+        'Cache',
+        'Pipeline',
+        [empty as Buffer, del as Buffer, garbage],
+        gapMs === undefined ? {} : { gapMs },
+      );
+      expect(result.status, `gap ${gapMs}`).toBe(grpc.status.OK);
+      const byTag = new Map(result.replies.map((r) => [r.tag, r]));
+      expect(result.replies).toHaveLength(3);
+      expect(byTag.get('1')?.status.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(byTag.get('2')?.reply).toBe('del');
+      expect(byTag.get('0')?.status).toMatchObject({
+        code: grpc.status.INVALID_ARGUMENT,
+        message: expect.stringMatching(/not valid protobuf/),
+      });
+    }
+  });
+
+  it('goes on after a bad message: later requests are answered, the bad one tagged when it can be read', async () => {
+    const leader = await cluster.leaderOf('{pipe}b');
+    const [first, last] = pipeline(
+      { tag: '7', set: { key: '{pipe}b', value: Buffer.from('1') } },
+      { tag: '9', set: { key: '{pipe}c', value: Buffer.from('3') } },
+    );
+    // Tag 8, then a Set whose key declares 10 bytes more than it holds.
+    const truncated = Buffer.from([0x08, 8, 0x1a, 5, 0x0a, 13, 0x61, 0x62, 0x63]);
+    const result = await rawCall(cluster.address(leader), 'Cache', 'Pipeline', [
+      first as Buffer,
+      truncated,
+      last as Buffer,
+    ]);
+    expect(result.status).toBe(grpc.status.OK);
+    expect(result.replies.map((r) => r.tag).sort()).toEqual(['7', '8', '9']);
+    const byTag = new Map(result.replies.map((r) => [r.tag, r]));
+    expect(byTag.get('8')?.status.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(byTag.get('9')?.set.outcome).toBe('APPLIED');
+    expect((await callLeader('Get', { key: '{pipe}c' })).found).toBe(true);
+  });
+
+  it('ends with a status, never silently, when a message is over the size limit behind a request in flight', async () => {
+    const leader = await cluster.leaderOf('pipe-d');
+    const [del] = pipeline({ tag: '1', del: { keys: ['pipe-d'] } });
+    // A frame prefix declaring 100 MiB: grpc-js refuses it as soon as it reads the length.
+    const oversized = Buffer.from([0, 0x06, 0x40, 0, 0]);
+    const result = await rawCall(cluster.address(leader), 'Cache', 'Pipeline', [del as Buffer], {
+      keepOpen: true,
+      gapMs: 0,
+      timeoutMs: 3_000,
+      after: oversized,
+    });
+    expect(result.status).toBe(grpc.status.RESOURCE_EXHAUSTED);
   });
 });

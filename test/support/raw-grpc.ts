@@ -29,6 +29,8 @@ export interface RawCallOptions {
   readonly keepOpen?: boolean;
   /** Write each message on its own, this many ms apart, instead of all in one write. */
   readonly gapMs?: number;
+  /** Bytes written as they are after the messages (a frame prefix of a message never sent). */
+  readonly after?: Uint8Array;
 }
 
 /**
@@ -63,9 +65,15 @@ export function rawCall(
     if (code === undefined) return;
     status = Number(code);
     message = decodeURIComponent(String(headers['grpc-message'] ?? ''));
+    // The status is the stream's last word; a stream left open on this side ends here.
+    setImmediate(finish);
   };
+  let finish = () => {};
   return new Promise((resolve) => {
-    const finish = () => {
+    let finished = false;
+    finish = () => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       stream.close();
       session.close();
@@ -86,6 +94,7 @@ export function rawCall(
           stream.write(frameMessages([message]));
           await new Promise((resolve) => setTimeout(resolve, options.gapMs));
         }
+      if (options.after) stream.write(options.after);
       if (!options.keepOpen) stream.end();
     };
     void send();
