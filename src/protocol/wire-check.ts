@@ -6,10 +6,10 @@
 // check refuses what protobuf's reference decoders refuse, and one thing more: a known field
 // with a wire type other than its own (they would keep it as an unknown field).
 //
-// Cost: one pass over the fields without copying; string fields are checked for UTF-8 by
-// Node's native `isUtf8`, bytes fields are skipped over. It measured 0.1 to 0.3 µs a request
-// on the development machine, against 1 to 2 µs for protobufjs's own decode (README, "What
-// a malformed request gets").
+// Cost: one pass over the fields without copying; bytes fields are skipped over, string
+// fields checked for UTF-8 (ASCII in JS, the rest by Node's native `isUtf8`). Measured on the
+// development machine: 0.2 µs for a Set of a 1 KiB value with a write id (protobufjs decodes
+// it in 0.9 µs), 0.22 µs pipelined (1.0), 2.9 µs for an MGet of 100 keys (5.2).
 import { isUtf8 } from 'node:buffer';
 
 /** protobuf's wire types. */
@@ -233,7 +233,7 @@ function checkMessage(reader: WireReader, end: number, schema: WireSchema, depth
     const length = reader.varint32();
     const start = reader.pos;
     reader.skip(length, end);
-    if (rule.kind === 'string' && !isUtf8(reader.bytes.subarray(start, reader.pos))) {
+    if (rule.kind === 'string' && !validUtf8(reader.bytes, start, reader.pos)) {
       reader.pos = start;
       throw new WireError(`field ${rule.name} (${number}) is not valid UTF-8`);
     }
@@ -245,6 +245,14 @@ function checkMessage(reader: WireReader, end: number, schema: WireSchema, depth
     }
   }
   if (reader.pos !== end) throw new WireError('a field runs past the end of its message');
+}
+
+/** Whether `bytes[start, end)` is UTF-8: ASCII checked here, the rest by Node's `isUtf8`. */
+function validUtf8(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if ((bytes[i] as number) >= 0x80) return isUtf8(bytes.subarray(i, end));
+  }
+  return true;
 }
 
 function checkPacked(reader: WireReader, rule: FieldRule, end: number): void {
