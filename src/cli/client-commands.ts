@@ -1,6 +1,6 @@
 // The CLI's client commands, each a thin layer over one SDK call: its arguments, its
 // options, and what it prints for people (`human`) and for scripts (`json`).
-import type { CacheClient } from '../client/index.ts';
+import type { CacheClient, ReadOptions } from '../client/index.ts';
 import { table, valueJson, valueText } from './output.ts';
 
 /** 0: done; 1: not found, or a condition did not hold. */
@@ -71,18 +71,30 @@ async function valueArg(
 
 const found = (code: boolean): 0 | 1 => (code ? 0 : 1);
 
+/** The options of a read that may be stale: `--stale`, bounded by `--max-staleness ms`. */
+const READ_OPTIONS = {
+  stale: { type: 'boolean', help: 'read from any replica, possibly behind' },
+  'max-staleness': {
+    type: 'string',
+    help: 'with --stale (implied): ms since the replica last heard from its leader, at most',
+  },
+} as const;
+
+function readOptions(flags: Flags): ReadOptions {
+  const maxStalenessMs = integerFlag(flags, 'max-staleness', 1);
+  if (maxStalenessMs !== undefined) return { consistency: 'stale', maxStalenessMs };
+  return { consistency: flags.stale ? 'stale' : 'linearizable' };
+}
+
 export const CLIENT_COMMANDS: Readonly<Record<string, ClientCommand>> = {
   get: {
     args: '<key>',
     summary: "Prints the key's value (exit 1 when there is none).",
     min: 1,
     max: 1,
-    options: { stale: { type: 'boolean', help: 'read from any replica, possibly behind' } },
+    options: READ_OPTIONS,
     async run({ client, args: [key], flags, deadlineMs }) {
-      const entry = await client.getEntry(key, {
-        deadlineMs,
-        consistency: flags.stale ? 'stale' : 'linearizable',
-      });
+      const entry = await client.getEntry(key, { deadlineMs, ...readOptions(flags) });
       if (!entry) return { code: 1, human: '', json: { key, found: false } };
       return {
         code: 0,
@@ -145,12 +157,9 @@ export const CLIENT_COMMANDS: Readonly<Record<string, ClientCommand>> = {
     args: '<key>...',
     summary: 'Prints each key and its value (exit 1 when one has none).',
     min: 1,
-    options: { stale: { type: 'boolean', help: 'read from any replica, possibly behind' } },
+    options: READ_OPTIONS,
     async run({ client, args: keys, flags, deadlineMs }) {
-      const values = await client.mget(keys, {
-        deadlineMs,
-        consistency: flags.stale ? 'stale' : 'linearizable',
-      });
+      const values = await client.mget(keys, { deadlineMs, ...readOptions(flags) });
       return {
         code: found(values.every((v) => v !== undefined)),
         human: keys

@@ -64,6 +64,18 @@ export interface ReadOptions extends CallOptions {
    * trip to the followers. `stale`: from any replica, possibly behind.
    */
   readonly consistency?: Consistency;
+  /**
+   * With `stale` only: how long ago, at most, the replica that answers may last have heard
+   * from its shard's leader, ms. A replica cut off for longer refuses, and the read goes to
+   * another replica; if none is current enough by the deadline, it rejects with
+   * `UnavailableError`. Absent: any replica answers, however stale.
+   *
+   * @example
+   * ```ts
+   * const hint = await cache.get('feed:42', { consistency: 'stale', maxStalenessMs: 2_000 });
+   * ```
+   */
+  readonly maxStalenessMs?: number;
 }
 
 export interface SetOptions extends CallOptions {
@@ -245,12 +257,7 @@ export class CacheClient {
    */
   async getEntry(key: string, options?: ReadOptions): Promise<Entry | undefined> {
     const k = checkKey(key);
-    const reply = await this.#onKey(
-      'get',
-      k,
-      { key: k, consistency: consistency(options) },
-      options,
-    );
+    const reply = await this.#onKey('get', k, { key: k, ...readFields(options) }, options);
     return reply.found ? entryOf(reply.entry) : undefined;
   }
 
@@ -314,12 +321,12 @@ export class CacheClient {
   async mget(keys: readonly string[], options?: ReadOptions): Promise<(Buffer | undefined)[]> {
     const list = checkKeys(keys);
     const values = new Array<Buffer | undefined>(list.length);
-    const wanted = consistency(options);
+    const wanted = readFields(options);
     const parts = await this.#perShard(
       'mget',
       list,
       options,
-      (group) => ({ keys: group.keys, consistency: wanted }),
+      (group) => ({ keys: group.keys, ...wanted }),
       { split: true },
     );
     for (const { group, reply } of parts)
@@ -401,12 +408,7 @@ export class CacheClient {
    */
   async ttl(key: string, options?: ReadOptions): Promise<number | null | undefined> {
     const k = checkKey(key);
-    const reply = await this.#onKey(
-      'ttl',
-      k,
-      { key: k, consistency: consistency(options) },
-      options,
-    );
+    const reply = await this.#onKey('ttl', k, { key: k, ...readFields(options) }, options);
     const ms = Number(reply.ttl_ms);
     return ms === -2 ? undefined : ms === -1 ? null : ms;
   }
@@ -531,14 +533,22 @@ export class CacheClient {
   }
 }
 
-function consistency(options: ReadOptions | undefined): string {
+/** A read request's `consistency` and, for a bounded stale read, its `max_staleness_ms`. */
+function readFields(options: ReadOptions | undefined): {
+  consistency: string;
+  max_staleness_ms?: string;
+} {
   const wanted = options?.consistency ?? 'linearizable';
   const wire = CONSISTENCY[wanted];
   if (!wire)
     throw new InvalidArgumentError(
       `consistency must be 'linearizable', 'lease' or 'stale', not ${JSON.stringify(wanted)}`,
     );
-  return wire;
+  const bound = options?.maxStalenessMs;
+  if (bound === undefined) return { consistency: wire };
+  if (wanted !== 'stale')
+    throw new InvalidArgumentError(`maxStalenessMs bounds stale reads only, not ${wanted} ones`);
+  return { consistency: wire, max_staleness_ms: String(checkInteger(bound, 'maxStalenessMs', 1)) };
 }
 
 function entryOf(entry: WireReply): Entry {
