@@ -25,7 +25,7 @@ export function runDevCluster(basePort = Number(process.env.RAFTCACHE_BASE_PORT 
     ),
   );
 
-  const seeds = basePort === 7401 ? '' : ` --seeds ${nodes[0].address}`;
+  const seeds = basePort === 7401 ? '' : ` --seeds ${nodes[0]?.address}`;
   console.log(
     `raftcache: a local 3-node cluster (3 processes), listening on ${nodes.map((n) => n.address).join(', ')}`,
   );
