@@ -50,14 +50,7 @@ it('a write in the log when its replica closes is UNKNOWN (retry with its id); o
 it('a replica cut off from its leader says how stale it is, and refuses a STALE read bounded tighter', async () => {
   const c = await startCluster();
   const set = await c.callLeader('Set', { key: 'cut', value: Buffer.from('old') });
-  const leader = await c.leaderOf('cut');
-  const follower = c.names.find((n) => n !== leader) ?? 'n1';
-  const host = c.host(follower);
-  const shardId = host.shardOf('cut');
-  await until(() => (host.stats(shardId).appliedIndex >= Number(set.version) ? true : undefined));
-  // The other two stop: this replica hears from no leader any more.
-  for (const node of c.names) if (node !== follower) await c.host(node).close();
-  await until(() => (host.stats(shardId).sinceLeaderContactMs > 400 ? true : undefined));
+  const follower = await c.cutOffFollower('cut', Number(set.version), 400);
 
   const unbounded = await c.call(follower, 'Get', { key: 'cut', consistency: 'STALE' });
   expect(unbounded.found).toBe(true);

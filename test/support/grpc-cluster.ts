@@ -154,6 +154,21 @@ export class GrpcCluster {
     }, 10_000);
   }
 
+  /**
+   * A follower of `key`'s shard that has applied up to `version`, left alone: the other
+   * nodes' hosts are closed, and it has heard from no leader for `silentMs` when this resolves.
+   */
+  async cutOffFollower(key: string, version: number, silentMs: number): Promise<string> {
+    const leader = await this.leaderOf(key);
+    const follower = this.names.find((n) => n !== leader) ?? 'n1';
+    const host = this.host(follower);
+    const shardId = host.shardOf(key);
+    await until(() => (host.stats(shardId).appliedIndex >= version ? true : undefined));
+    for (const node of this.names) if (node !== follower) await this.host(node).close();
+    await until(() => (host.stats(shardId).sinceLeaderContactMs > silentMs ? true : undefined));
+    return follower;
+  }
+
   /** A node leading some data shard, once one does. */
   someLeader(): Promise<string> {
     return until(() => {
