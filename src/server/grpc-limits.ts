@@ -61,7 +61,7 @@ export const MAX_RECEIVE_BYTES = Math.max(...Object.values(CACHE_REQUEST_LIMITS)
  *   declared such a length cannot be read past it);
  * - replies up to 64 MiB (an MGET of many large values; split larger reads);
  * - a connection without a call for 2 minutes is closed (GOAWAY; clients reconnect);
- * - every connection is pinged after a minute without traffic and closed when no answer comes
+ * - every connection is pinged every minute (HTTP/2 PING) and closed when no answer comes
  *   in 20 s, so connections to vanished clients go;
  * - at most 256 streams at once per connection, and 64 MB of HTTP/2 session memory (beyond
  *   it, new streams are refused until it drains).
