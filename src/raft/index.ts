@@ -1,5 +1,5 @@
 export type { ProposeResult, RaftConfig, ReadMode, TransferResult } from './config.ts';
-export { RaftInvariantError } from './invariant.ts';
+export { InvariantError } from './invariant.ts';
 export type { ConfChange } from './membership.ts';
 export { RaftNode } from './raft.ts';
 export type { RandomSource } from './random.ts';

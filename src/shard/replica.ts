@@ -14,12 +14,12 @@ import {
   type EvictionPolicy,
   encodeEntry,
   expiryCycle,
-  invariant,
   type Outcome,
   prepare,
   SnapshotRestorer,
   type SnapshotStream,
 } from '../cache/index.ts';
+import { invariant } from '../raft/invariant.ts';
 import { entrySize, MemoryLogStorage } from '../raft/log-storage.ts';
 import { RaftNode } from '../raft/raft.ts';
 import type { RandomSource } from '../raft/random.ts';
