@@ -175,7 +175,7 @@ it('16 clients write and read while the leader of a shard is SIGKILLed: no ackno
   };
 
   const loops = clients.flatMap((_, c) => [writeCounters(c), createKeys(c), readOthers(c)]);
-  const killedCounter = (c: number) => counters[c][killedShard - 1] as Counter;
+  const killedCounter = (c: number) => counters[c]?.[killedShard - 1] as Counter;
   /** Waits until `done` holds for every client, or a violation ends the run early. */
   const untilEveryClient = (done: (c: number) => boolean, ms: number) =>
     until(() => (violations.length > 0 || clients.every((_, c) => done(c)) ? true : undefined), ms);
