@@ -4,10 +4,11 @@
  * What it measures is the core's own cost: the goal is that it never limits a node
  * (at least 1,000,000 entries/s at batch 100).
  */
+
+import { MemoryLogStorage } from '../src/raft/log-storage.ts';
 import { RaftNode } from '../src/raft/raft.ts';
 import { SeededRandom } from '../src/raft/random.ts';
 import type { Message } from '../src/raft/types.ts';
-import { MemoryLogStorage } from '../src/storage/log-storage.ts';
 import { measureAllocation } from './support/allocation.ts';
 import { printTable, writeResults } from './support/report.ts';
 

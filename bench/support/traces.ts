@@ -3,24 +3,13 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { mulberry32 } from '../../src/raft/random.ts';
 
 export interface Trace {
   name: string;
   /** Key ids in request order, renumbered densely from 0 (so `keys[id]` can name them). */
   ids: Uint32Array;
   distinct: number;
-}
-
-/** mulberry32: a seeded uniform source in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Samples ranks 0..n-1 with P(k) proportional to 1/(k+1)^s, by inverting the CDF. */
@@ -45,7 +34,7 @@ export function zipfSampler(n: number, s: number, random: () => number): () => n
 }
 
 export function zipfTrace(requests: number, keys: number, s: number, seed: number): Trace {
-  const next = zipfSampler(keys, s, seededRandom(seed));
+  const next = zipfSampler(keys, s, mulberry32(seed));
   const raw = new Uint32Array(requests);
   for (let i = 0; i < requests; i++) raw[i] = next();
   return renumbered(`zipf ${s.toFixed(1)}`, raw);
@@ -56,7 +45,7 @@ export function zipfTrace(requests: number, keys: number, s: number, seed: numbe
  * `between` requests: the pattern that flushes an LRU.
  */
 export function scanTrace(requests: number, keys: number, seed: number): Trace {
-  const next = zipfSampler(keys, 0.9, seededRandom(seed));
+  const next = zipfSampler(keys, 0.9, mulberry32(seed));
   const between = Math.floor(requests / 10);
   const scanLength = Math.floor(between / 4);
   const raw = new Uint32Array(requests);

@@ -12,6 +12,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { EvictionPolicy } from '../../src/cache/eviction-policy.ts';
+import { mulberry32 } from '../../src/raft/random.ts';
 import { type ModelEntry, ModelTable } from './model-table.ts';
 
 export type { ModelEntry } from './model-table.ts';
@@ -212,7 +213,7 @@ function checkMemory(options: ConformanceOptions): void {
 }
 
 function checkRandomRun(options: ConformanceOptions, seed: number): void {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const policy = options.create();
   const table = new ModelTable();
   table.attach(policy);
@@ -248,7 +249,7 @@ function filled(
   size: number,
   removals: boolean,
 ): { table: ModelTable; policy: EvictionPolicy } {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const policy = options.create();
   const table = new ModelTable();
   table.attach(policy);
@@ -320,18 +321,6 @@ function totalBytes(table: ModelTable): number {
 
 function fail(message: string): never {
   throw new ConformanceError(message);
-}
-
-/** mulberry32: small, fast, and the same sequence everywhere for a seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 let collect: (() => void) | null = null;

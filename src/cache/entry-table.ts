@@ -11,8 +11,10 @@
 // snapshot therefore costs memory only for the entries overwritten while it runs, never a
 // second copy of the store. Entries written after I carry a version above I and the walk
 // skips them.
+
+import { invariant } from '../raft/invariant.ts';
 import { NO_EXPIRY } from './commands.ts';
-import { invariant, SnapshotInProgressError } from './errors.ts';
+import { SnapshotInProgressError } from './errors.ts';
 import type { EntryTableView } from './eviction-policy.ts';
 import { DEFAULT_PAGE_BYTES, ValueArena } from './value-arena.ts';
 

@@ -97,14 +97,3 @@ export class InvalidPluginError extends CacheError {
     super('INVALID_PLUGIN', `eviction plugin '${spec}' ${problem}`);
   }
 }
-
-/** A broken internal invariant: a bug that would otherwise corrupt replicated state. */
-export class InvariantError extends CacheError {
-  constructor(message: string) {
-    super('INVARIANT', message);
-  }
-}
-
-export function invariant(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new InvariantError(message);
-}

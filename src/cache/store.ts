@@ -3,6 +3,7 @@
 // policy's order). Every decision apply makes depends on the log alone: the entry's index,
 // its commands and the leader's clock `at` written into it, never this replica's clock.
 
+import { invariant } from '../raft/invariant.ts';
 import { ClientSessions, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-sessions.ts';
 import { decodeEntry } from './codec.ts';
 import type {
@@ -14,7 +15,6 @@ import type {
 } from './commands.ts';
 import { entryBytes, NO_EXPIRY, SYSTEM_CLIENT } from './commands.ts';
 import { type CapturedEntry, type EntryCapture, EntryTable } from './entry-table.ts';
-import { invariant } from './errors.ts';
 import type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
 import { LruPolicy } from './lru-policy.ts';
 import { stateDigest } from './state-digest.ts';

@@ -1,4 +1,4 @@
-import type { LogStorage } from '../storage/log-storage.ts';
+import type { LogStorage } from './log-storage.ts';
 import type { RandomSource } from './random.ts';
 import type { NodeId } from './types.ts';
 

@@ -1,10 +1,14 @@
-/** Thrown when the core finds its own state broken: continuing would corrupt data. */
-export class RaftInvariantError extends Error {
-  override name = 'RaftInvariantError';
+/**
+ * Thrown where code finds its own state broken: a bug, never bad input, and going on would
+ * corrupt replicated data. One class for the raft core and the cache state machine alike
+ * (both are a replica's state): whoever drives a replica treats it the same either way.
+ */
+export class InvariantError extends Error {
+  override name = 'InvariantError';
 }
 
-export function invariant(condition: boolean, message: string | (() => string)): asserts condition {
+export function invariant(condition: unknown, message: string | (() => string)): asserts condition {
   if (!condition) {
-    throw new RaftInvariantError(typeof message === 'string' ? message : message());
+    throw new InvariantError(typeof message === 'string' ? message : message());
   }
 }

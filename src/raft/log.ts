@@ -1,5 +1,5 @@
-import { collectEntries, entrySize, type LogStorage } from '../storage/log-storage.ts';
 import { invariant } from './invariant.ts';
+import { collectEntries, entrySize, type LogStorage } from './log-storage.ts';
 import type { Entry, SnapshotMeta } from './types.ts';
 
 /**

@@ -1,15 +1,6 @@
-import type { LogStorage } from '../storage/log-storage.ts';
 import { invariant } from './invariant.ts';
-import type { NodeId } from './types.ts';
-
-/**
- * Who is in a group: voters elect and make up quorums; learners receive the log and
- * snapshots but never vote, campaign or count toward a quorum.
- */
-export interface ConfState {
-  readonly voters: readonly NodeId[];
-  readonly learners: readonly NodeId[];
-}
+import type { LogStorage } from './log-storage.ts';
+import type { ConfState, NodeId } from './types.ts';
 
 /**
  * One server at a time (§4.2 of Ongaro's thesis): add a voter (or promote a learner), add a

@@ -15,7 +15,6 @@ import {
   applyConfChange,
   type ConfChange,
   type ConfHistory,
-  type ConfState,
   confHistoryFromStorage,
   decodeConfState,
   encodeConfState,
@@ -27,6 +26,7 @@ import { type PendingRead, ReadIndexQueue } from './read-index.ts';
 import type { ReadState, Ready, SoftState } from './ready.ts';
 import {
   CAMPAIGN_TRANSFER,
+  type ConfState,
   type Entry,
   type EntryType,
   type HardState,

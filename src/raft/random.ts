@@ -37,3 +37,20 @@ export class SeededRandom implements RandomSource {
     return items[this.int(items.length)];
   }
 }
+
+/**
+ * mulberry32: a seeded uniform source in [0, 1), for workloads outside the core (the eviction
+ * benchmark's traces, the plugin kit's random runs, tests). It is a second generator, not
+ * SeededRandom, because results were measured on each sequence: the README's hit-ratio table
+ * on this one, the simulator's planted-bug budgets and golden scenarios on SeededRandom's.
+ */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,8 +1,15 @@
-import type { ConfState } from './membership.ts';
-
 /** Replica ids are positive integers; `NONE` means "no node" (no vote, no known leader). */
 export type NodeId = number;
 export const NONE: NodeId = 0;
+
+/**
+ * Who is in a group: voters elect and make up quorums; learners receive the log and
+ * snapshots but never vote, campaign or count toward a quorum.
+ */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
 
 /**
  * `normal` entries carry the host's data (an empty `data` is the no-op a new leader appends);

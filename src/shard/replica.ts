@@ -14,17 +14,17 @@ import {
   type EvictionPolicy,
   encodeEntry,
   expiryCycle,
-  invariant,
   type Outcome,
   prepare,
   SnapshotRestorer,
   type SnapshotStream,
 } from '../cache/index.ts';
+import { invariant } from '../raft/invariant.ts';
+import { entrySize, MemoryLogStorage } from '../raft/log-storage.ts';
 import { RaftNode } from '../raft/raft.ts';
 import type { RandomSource } from '../raft/random.ts';
 import type { Ready } from '../raft/ready.ts';
 import { type Message, NONE, type NodeId, type Role } from '../raft/types.ts';
-import { entrySize, MemoryLogStorage } from '../storage/log-storage.ts';
 import type { SnapshotTransfer } from '../transport/transport.ts';
 import {
   HostClosedError,

@@ -2,7 +2,7 @@
 // byte is the frame format version; a frame of an unknown version is refused, never guessed.
 // A message travels as a tuple (field order fixed here) rather than a map: smaller and faster.
 import { newPackr, newUnpackr } from '../codec/msgpack.ts';
-import type { ConfState } from '../raft/membership.ts';
+import type { ConfState } from '../raft/types.ts';
 import {
   type Entry,
   type EntryType,

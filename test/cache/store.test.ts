@@ -13,6 +13,7 @@ import {
 import { LruPolicy } from '../../src/cache/lru-policy.ts';
 import { prepare } from '../../src/cache/prepare.ts';
 import { CacheStore } from '../../src/cache/store.ts';
+import { mulberry32 } from '../../src/raft/random.ts';
 
 const limits: CommandLimits = {
   ...DEFAULT_LIMITS,
@@ -228,15 +229,6 @@ describe('eviction', () => {
   });
 });
 
-/** Park-Miller: a seeded uniform source in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state * 16807) % 2147483647;
-    return (state - 1) / 2147483646;
-  };
-}
-
 describe('prepare with entries in flight', () => {
   it('plans room for writes proposed but not applied yet', () => {
     const store = new CacheStore({ capacityBytes: 4 * (ENTRY_OVERHEAD_BYTES + 11) });
@@ -287,7 +279,7 @@ describe('active expiry', () => {
 
   it('keeps sampling while more than a quarter of a sample was expired', () => {
     const store = storeWithTtls(1000, 0);
-    const random = seededRandom(1);
+    const random = mulberry32(1);
     const deletes = expiryCycle(store.entries, {
       now: 100,
       random,
@@ -304,7 +296,7 @@ describe('active expiry', () => {
 
   it('stops after one round when few sampled keys were expired, and within its budget', () => {
     const sparse = storeWithTtls(10, 990);
-    const random = seededRandom(7);
+    const random = mulberry32(7);
     expect(
       expiryCycle(sparse.entries, { now: 100, random, elapsed: () => 0 }).length,
     ).toBeLessThanOrEqual(20);

@@ -7,6 +7,7 @@ import {
 } from '../../src/client/index.ts';
 import { keySlot } from '../../src/shard/key-slot.ts';
 import { ProcessCluster } from '../support/node-processes.ts';
+import { until } from '../support/until.ts';
 
 const SHARDS = 4;
 let cluster: ProcessCluster;
@@ -91,6 +92,8 @@ it('16 clients write and read while the leader of a shard is SIGKILLed: no ackno
   let unknownOutcomes = 0;
   let killedAt = Number.POSITIVE_INFINITY;
   let ackedOnKilledShardAfterKill = 0;
+  /** Clients with a write to the killed shard acknowledged after the kill. */
+  const pastTheKill = new Set<number>();
   const killedShard = 1;
   let stop = false;
   // Per client: one counter key per shard, written with compare-and-set from its last
@@ -124,8 +127,10 @@ it('16 clients write and read while the leader of a shard is SIGKILLed: no ackno
         }
         counter.value = next;
         counter.version = result.version as number;
-        if (counter.shard === killedShard && performance.now() > killedAt)
+        if (counter.shard === killedShard && performance.now() > killedAt) {
           ackedOnKilledShardAfterKill++;
+          pastTheKill.add(c);
+        }
         // Its own write, read back: exactly what was acknowledged, or the read went back in time.
         const entry = await clients[c].getEntry(counter.key);
         if (Number(entry?.value) !== counter.value || entry?.version !== counter.version)
@@ -170,13 +175,28 @@ it('16 clients write and read while the leader of a shard is SIGKILLed: no ackno
   };
 
   const loops = clients.flatMap((_, c) => [writeCounters(c), createKeys(c), readOthers(c)]);
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const killedCounter = (c: number) => counters[c]?.[killedShard - 1] as Counter;
+  /** Waits until `done` holds for every client, or a violation ends the run early. */
+  const untilEveryClient = (done: (c: number) => boolean, ms: number) =>
+    until(() => (violations.length > 0 || clients.every((_, c) => done(c)) ? true : undefined), ms);
+  const stopLoops = async () => {
+    stop = true;
+    await Promise.all(loops);
+  };
+  // Killed once every client writes to its shard, so writes are in flight on it.
+  await untilEveryClient((c) => killedCounter(c).value > 0, 20_000).catch(async (error) => {
+    await stopLoops();
+    throw error;
+  });
   const victim = await leaderNow(keyOfShard(map, 'probe', killedShard));
   await cluster.signal(victim, 'SIGKILL');
   killedAt = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, 6_000));
-  stop = true;
-  await Promise.all(loops);
+  // Stopped once every client got past the kill on that shard: a write acknowledged by the new
+  // leader, or an unknown outcome. The write each had in flight at the kill is settled then,
+  // so the unknown outcomes are all counted.
+  await untilEveryClient((c) => pastTheKill.has(c) || killedCounter(c).uncertain, 30_000).finally(
+    stopLoops,
+  );
 
   const metrics = clients.map((client) => client.metrics);
   const sum = (name: keyof (typeof metrics)[0]) => metrics.reduce((n, m) => n + m[name], 0);

@@ -2,10 +2,10 @@
 // tick count, so their heartbeats to a peer share one frame; and never further apart than
 // `heartbeatTicks`.
 import { expect, it } from 'vitest';
+import { MemoryLogStorage } from '../../src/raft/log-storage.ts';
 import { RaftNode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import { message } from '../../src/raft/types.ts';
-import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
 
 const HEARTBEAT = 3;
 

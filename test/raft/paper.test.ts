@@ -4,10 +4,10 @@
  * paper describes them (no pre-vote, no check-quorum); groups run with the defaults.
  */
 import { describe, expect, it } from 'vitest';
+import { MemoryLogStorage } from '../../src/raft/log-storage.ts';
 import { RaftNode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import { type Entry, type Message, message, NONE } from '../../src/raft/types.ts';
-import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
 import { Cluster } from '../support/cluster.ts';
 
 const ELECTION = 10;

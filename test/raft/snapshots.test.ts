@@ -3,10 +3,10 @@
  * and restarts at every boundary of taking and installing a snapshot.
  */
 import { describe, expect, it } from 'vitest';
+import type { MemoryLogStorage } from '../../src/raft/log-storage.ts';
 import { RaftNode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import { message, NONE } from '../../src/raft/types.ts';
-import type { MemoryLogStorage } from '../../src/storage/log-storage.ts';
 import { Cluster, type ClusterOptions } from '../support/cluster.ts';
 
 function elected(options: Partial<ClusterOptions> = {}): Cluster {

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LinkProxy } from '../support/link-proxy.ts';
 import { ClusterCalls, type NodeProcess, ProcessCluster } from '../support/node-processes.ts';
+import { until } from '../support/until.ts';
 
 const IDS = ['n1', 'n2', 'n3'];
 /** The proxy of each directed link, by `from>to`. */
@@ -82,7 +83,9 @@ it("a shard's leader cut off from its peers: the others elect a leader and keep 
   const cut = cluster.node(cutAddress);
   const majority = callsTo(cluster.nodes.filter((n) => n !== cut));
 
-  for (const proxy of linksOf(cut.id)) proxy.stall();
+  const links = linksOf(cut.id);
+  const acceptedBeforeCut = links.map((proxy) => proxy.accepted);
+  for (const proxy of links) proxy.stall();
   const cutAt = performance.now();
   // From the cut on, `before-0` is read at the deposed leader again and again.
   let newAcknowledgedAt = Number.POSITIVE_INFINITY;
@@ -114,10 +117,15 @@ it("a shard's leader cut off from its peers: the others elect a leader and keep 
   console.log(
     `cut ${cut.id}; 40 writes on the majority side done ${Math.round(performance.now() - cutAt)} ms after the cut`,
   );
-  // Held past the keepalive timeout, so links are cut and reopened into the stall too.
-  const heldMs = 7_000 - (performance.now() - cutAt);
-  if (heldMs > 0) await new Promise((resolve) => setTimeout(resolve, heldMs));
-  reading = false;
+  // Held until the keepalive timeout broke every link and each was dialled again into the
+  // stall: reconnects must not let anything through either.
+  await until(
+    () =>
+      links.every((proxy, i) => proxy.accepted > (acceptedBeforeCut[i] ?? 0)) ? true : undefined,
+    30_000,
+  ).finally(() => {
+    reading = false;
+  });
   await reader;
   expect(stale).toEqual([]);
   for (const code of refusals)

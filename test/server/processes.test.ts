@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MembershipClient } from '../../src/cluster/membership-rpc.ts';
 import { type ClusterCalls, ProcessCluster, rssKiB } from '../support/node-processes.ts';
+import { eventually } from '../support/until.ts';
 
 let cluster: ProcessCluster;
 let calls: ClusterCalls;
@@ -133,17 +134,6 @@ it('SIGKILL of the process leading a shard: writes and reads work again after re
     expect(Buffer.from(got.entry.value).toString()).toBe(key);
   }
 }, 60_000);
-
-/** Polls `attempt` every 100 ms until it gives a value (errors count as not yet); fails after 20 s. */
-async function eventually<T>(attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + 20_000;
-  for (;;) {
-    const value = await attempt().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error('not reached in 20 s');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 it('three node processes serve the API, and stop cleanly on SIGTERM', async () => {
   const set = await calls.leader('Set', { key: 'across', value: Buffer.from('processes') });

@@ -64,9 +64,12 @@ type ShardStats = any;
 
 /**
  * Every node's stats of every shard, once all replicas of each shard report the same applied
- * index (leader-side expiry may still be deleting: ask again until they line up).
+ * index (leader-side expiry may still be deleting: ask again until they line up) and `ready`
+ * holds of them.
  */
-async function statsAtOneIndexPerShard(): Promise<Map<number, ShardStats[]>> {
+async function statsAtOneIndexPerShard(
+  ready: (byShard: Map<number, ShardStats[]>) => boolean,
+): Promise<Map<number, ShardStats[]>> {
   const deadline = performance.now() + 15_000;
   for (;;) {
     const perNode = await Promise.all(
@@ -78,10 +81,12 @@ async function statsAtOneIndexPerShard(): Promise<Map<number, ShardStats[]>> {
     const lined = [...byShard.values()].every(
       (replicas) => new Set(replicas.map((r) => r.applied_index)).size === 1,
     );
-    if (lined) return byShard;
+    if (lined && ready(byShard)) return byShard;
     if (performance.now() > deadline) {
-      const indexes = [...byShard].map(([id, rs]) => `${id}: ${rs.map((r) => r.applied_index)}`);
-      expect.fail(`replicas never reached one applied index: ${indexes.join('; ')}`);
+      const indexes = [...byShard].map(
+        ([id, rs]) => `${id}: ${rs.map((r) => `${r.applied_index} (${r.expirations} expired)`)}`,
+      );
+      expect.fail(`replicas never reached one applied index, expiry done: ${indexes.join('; ')}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -106,10 +111,10 @@ it('after a mixed workload with evictions and expirations, all replicas of each 
     }),
   );
   const workloadMs = Math.round(performance.now() - started);
-  // Let the short TTLs run out, so the leaders' active expiry deletes through the log.
-  await new Promise((resolve) => setTimeout(resolve, 400));
-
-  const byShard = await statsAtOneIndexPerShard();
+  // Compared once the short TTLs ran out and the leaders' active expiry deleted through the log.
+  const byShard = await statsAtOneIndexPerShard((shards) =>
+    [...shards.values()].some((replicas) => Number(replicas[0]?.expirations) > 0),
+  );
   expect(byShard.size).toBe(4);
   let keys = 0;
   let evictions = 0;

@@ -25,6 +25,8 @@ export class HostCluster {
   readonly network: InMemoryNetwork;
   readonly hosts = new Map<string, MultiRaftHost>();
   readonly shardIds: readonly number[];
+  /** How far the hosts' wall clock runs ahead of the real one (see `advanceWallClock`). */
+  #wallClockAheadMs = 0;
 
   constructor(overrides: HostOverrides = {}, seed = 1, placement = PLACEMENT) {
     this.shardIds = placement.map((shard) => shard.shardId);
@@ -39,12 +41,23 @@ export class HostCluster {
           transport: this.network.connect(node),
           placement,
           capacityBytes: 1 << 20,
-          clock: { now: () => Date.now(), monotonic: () => performance.now() },
+          clock: {
+            now: () => Date.now() + this.#wallClockAheadMs,
+            monotonic: () => performance.now(),
+          },
           random: new SeededRandom(seed * 31 + i),
           ...overrides,
         }),
       );
     });
+  }
+
+  /**
+   * Moves every host's wall clock (the one expiry times are absolute on) `ms` ahead, so a TTL
+   * runs out without waiting for it; ticks and timeouts keep the real monotonic clock.
+   */
+  advanceWallClock(ms: number): void {
+    this.#wallClockAheadMs += ms;
   }
 
   host(node: string): MultiRaftHost {

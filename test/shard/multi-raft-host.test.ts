@@ -170,7 +170,7 @@ describe('multi-raft host over the in-memory network', () => {
     expect(text((await leader.get(shortLived))?.value)).toBe('x');
     expect(await leader.ttl(shortLived)).toBeGreaterThan(0);
     expect(await leader.ttl(kept)).toBe(-1);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    c.advanceWallClock(200);
     expect(await leader.get(shortLived)).toBeUndefined();
     expect(await leader.ttl(shortLived)).toBe(-2);
     await waitFor(() =>

@@ -94,19 +94,22 @@ export class ClientWorkload {
       this.#reads.delete(context);
       if (index < read.mustSee) {
         throw new SafetyViolation(
-          `stale read: ${read.mode} read ${context} on node ${node} got index ${index}, but a write at ${read.mustSee} was acknowledged before it began`,
+          'stale-read',
+          `${read.mode} read ${context} on node ${node} got index ${index}, but a write at ${read.mustSee} was acknowledged before it began`,
         );
       }
       if (read.mode === 'lease' && read.node === node && read.step === step) {
         const other = this.#leaderAbove(read.term);
         if (other !== undefined) {
           throw new SafetyViolation(
-            `broken lease: node ${node} served lease read ${context} in term ${read.term} while node ${other} led a later term`,
+            'broken-lease',
+            `node ${node} served lease read ${context} in term ${read.term} while node ${other} led a later term`,
           );
         }
       }
       if (index > committed) {
         throw new SafetyViolation(
+          'read-past-commit',
           `read ${context} on node ${node} got index ${index}, past anything committed (${committed})`,
         );
       }

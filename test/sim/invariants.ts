@@ -2,9 +2,42 @@ import type { RaftNode } from '../../src/raft/raft.ts';
 import type { Ready } from '../../src/raft/ready.ts';
 import type { Entry, NodeId } from '../../src/raft/types.ts';
 
+/**
+ * The property a violation breaks, by a stable name: a planted-bug run checks that its bug
+ * breaks the property it must, not merely some property.
+ */
+export type ViolationKind =
+  // Raft's safety properties, checked here.
+  | 'election-safety'
+  | 'log-matching'
+  | 'commit-without-entry'
+  | 'committed-entry-changed'
+  | 'leader-completeness'
+  | 'unsafe-commit'
+  | 'state-machine-safety'
+  // Reads against the acknowledged writes (clients.ts).
+  | 'stale-read'
+  | 'broken-lease'
+  | 'read-past-commit'
+  // What the simulator checks of the group as a whole (simulation.ts).
+  | 'liveness'
+  | 'disruption'
+  | 'message-storm'
+  | 'uncommitted-bytes'
+  | 'inflight-window'
+  // Thrown rather than checked: the core's own invariant, or any other error.
+  | 'core-invariant'
+  | 'crash';
+
 /** A safety property found broken: the simulator stops and reports the seed and step. */
 export class SafetyViolation extends Error {
   override name = 'SafetyViolation';
+  readonly kind: ViolationKind;
+
+  constructor(kind: ViolationKind, detail: string) {
+    super(`${kind}: ${detail}`);
+    this.kind = kind;
+  }
 }
 
 function entryKey(entry: Entry): string {
@@ -68,6 +101,7 @@ export class InvariantChecker {
     if (known === undefined) this.#stateAt.set(index, hash);
     else if (known !== hash) {
       throw new SafetyViolation(
+        'state-machine-safety',
         `state machines differ at applied index ${index}: node ${id} has ${hash}, another had ${known}`,
       );
     }
@@ -88,7 +122,8 @@ export class InvariantChecker {
     const other = this.#leaderOfTerm.get(node.term);
     if (other !== undefined && other !== id) {
       throw new SafetyViolation(
-        `election safety: nodes ${other} and ${id} both lead term ${node.term}`,
+        'election-safety',
+        `nodes ${other} and ${id} both lead term ${node.term}`,
       );
     }
     this.#leaderOfTerm.set(node.term, id);
@@ -98,7 +133,8 @@ export class InvariantChecker {
       const term = node.log.term(i);
       if (term !== this.#committedTerm[i]) {
         throw new SafetyViolation(
-          `leader completeness: leader ${id} of term ${node.term} has term ${term} at ${i}, committed ${this.#committedTerm[i]}`,
+          'leader-completeness',
+          `leader ${id} of term ${node.term} has term ${term} at ${i}, committed ${this.#committedTerm[i]}`,
         );
       }
     }
@@ -114,7 +150,8 @@ export class InvariantChecker {
       this.#entryAt.set(key, { data, prevTerm });
     } else if (seen.data !== data || seen.prevTerm !== prevTerm) {
       throw new SafetyViolation(
-        `log matching: node ${node.id} has ${data} after term ${prevTerm} at index ${entry.index} term ${entry.term}; another has ${seen.data} after term ${seen.prevTerm}`,
+        'log-matching',
+        `node ${node.id} has ${data} after term ${prevTerm} at index ${entry.index} term ${entry.term}; another has ${seen.data} after term ${seen.prevTerm}`,
       );
     }
   }
@@ -125,7 +162,10 @@ export class InvariantChecker {
       this.checks++;
       const term = node.log.term(i);
       if (term === undefined) {
-        throw new SafetyViolation(`node ${id} counts ${i} committed but has no entry there`);
+        throw new SafetyViolation(
+          'commit-without-entry',
+          `node ${id} counts ${i} committed but has no entry there`,
+        );
       }
       const known = this.#committedTerm[i];
       if (known === undefined) {
@@ -134,7 +174,8 @@ export class InvariantChecker {
         if (i === commit) this.#checkCommitIsSafe(i, term);
       } else if (known !== term) {
         throw new SafetyViolation(
-          `committed entry changed: node ${id} has term ${term} at ${i}, committed was term ${known}`,
+          'committed-entry-changed',
+          `node ${id} has term ${term} at ${i}, committed was term ${known}`,
         );
       }
     }
@@ -155,7 +196,8 @@ export class InvariantChecker {
       );
       if (granting.length > electorate.length / 2) {
         throw new SafetyViolation(
-          `unsafe commit: index ${index} (term ${term}) is committed, yet node ${candidate.id}, lacking it (last ${lastIndex}/${lastTerm}), could win the votes of ${granting.map((v) => v.id).join(', ')}`,
+          'unsafe-commit',
+          `index ${index} (term ${term}) is committed, yet node ${candidate.id}, lacking it (last ${lastIndex}/${lastTerm}), could win the votes of ${granting.map((v) => v.id).join(', ')}`,
         );
       }
     }
@@ -168,7 +210,8 @@ export class InvariantChecker {
     if (known === undefined) this.#applied[entry.index] = key;
     else if (known !== key) {
       throw new SafetyViolation(
-        `state-machine safety: node ${id} applied ${key} at ${entry.index}, another applied ${known}`,
+        'state-machine-safety',
+        `node ${id} applied ${key} at ${entry.index}, another applied ${known}`,
       );
     }
   }

@@ -1,11 +1,12 @@
 import type { ReadMode } from '../../src/raft/config.ts';
-import type { ConfChange } from '../../src/raft/membership.ts';
+import { InvariantError } from '../../src/raft/invariant.ts';
+import { type ConfChange, encodeConfState } from '../../src/raft/membership.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import type { NodeId } from '../../src/raft/types.ts';
 import { type HostOptions, type NodeFactory, ReplicaHost } from '../support/replica-host.ts';
 import { ClientWorkload } from './clients.ts';
 import { SimClocks } from './clocks.ts';
-import { InvariantChecker, SafetyViolation } from './invariants.ts';
+import { InvariantChecker, SafetyViolation, type ViolationKind } from './invariants.ts';
 import { RELIABLE, SimNetwork } from './network.ts';
 import { nextReplacementStep, type Replacement, replacementCommitted } from './replacement.ts';
 import { type SnapshotTransfer, SnapshotTransfers } from './snapshot-transfers.ts';
@@ -70,7 +71,11 @@ export interface SimulationResult {
   readonly heals: number;
   readonly rejoins: number;
   /** The first property found broken, with the step it broke at; undefined on a clean run. */
-  readonly violation?: { readonly step: number; readonly message: string };
+  readonly violation?: {
+    readonly step: number;
+    readonly kind: ViolationKind;
+    readonly message: string;
+  };
 }
 
 const PROGRESS_EVERY = 100_000;
@@ -226,7 +231,13 @@ export class Simulation {
       while (this.#step < this.#options.steps) this.#runPhase();
     } catch (error) {
       if (!(error instanceof Error)) throw error;
-      return this.#result({ step: this.#step, message: `${error.name}: ${error.message}` });
+      const kind =
+        error instanceof SafetyViolation
+          ? error.kind
+          : error instanceof InvariantError
+            ? 'core-invariant'
+            : 'crash';
+      return this.#result({ step: this.#step, kind, message: `${error.name}: ${error.message}` });
     }
     return this.#result(undefined);
   }
@@ -283,7 +294,8 @@ export class Simulation {
       const calm = this.#calm;
       if (this.#now >= calm.deadline && !(calm.wrote && calm.read)) {
         throw new SafetyViolation(
-          `liveness: within ${LIVENESS_TICKS} ticks of the network healing, ${calm.wrote ? '' : 'no write committed '}${calm.read ? '' : 'no read served '}(leaders: ${this.#leaders() || 'none'})`,
+          'liveness',
+          `within ${LIVENESS_TICKS} ticks of the network healing, ${calm.wrote ? '' : 'no write committed '}${calm.read ? '' : 'no read served '}(leaders: ${this.#leaders() || 'none'})`,
         );
       }
     }
@@ -317,7 +329,8 @@ export class Simulation {
       this.#tick();
       if (settled.role !== 'leader' || settled.term !== term) {
         throw new SafetyViolation(
-          `disruption: node ${follower}, cut off and back, unseated leader ${leader} of term ${term} (now ${this.#leaders() || 'no leader'})`,
+          'disruption',
+          `node ${follower}, cut off and back, unseated leader ${leader} of term ${term} (now ${this.#leaders() || 'no leader'})`,
         );
       }
     }
@@ -339,7 +352,8 @@ export class Simulation {
       this.#tick();
     }
     throw new SafetyViolation(
-      `liveness: no leader within ${withinTicks} ticks of the network healing`,
+      'liveness',
+      `no leader within ${withinTicks} ticks of the network healing`,
     );
   }
 
@@ -576,7 +590,7 @@ export class Simulation {
       host.node.step(m);
       this.#afterStep(host);
       if (++delivered > 100_000)
-        throw new SafetyViolation('message storm: no quiet within one tick');
+        throw new SafetyViolation('message-storm', 'no quiet within one tick');
     }
     this.#checkLeaderMemory();
   }
@@ -615,23 +629,29 @@ export class Simulation {
   /**
    * A leader's memory for a follower stays bounded whatever the follower does: no more appends
    * tracked in flight to it than the window, and no more uncommitted bytes than the limit plus
-   * one proposal. (What sits on the wire is the transport's to bound: probes resent every
-   * heartbeat can pile up behind a slow link.)
+   * one proposal, plus the one membership change it may have in flight (a change is not
+   * refused for room, and takes effect when appended, so it is the leader's configuration).
+   * (What sits on the wire is the transport's to bound: probes resent every heartbeat can pile
+   * up behind a slow link.)
    */
   #checkLeaderMemory(): void {
     for (const host of this.#group()) {
       const leader = host.node;
       if (this.#down.has(host.id) || leader.role !== 'leader') continue;
       const uncommitted = leader.uncommittedBytes();
-      if (uncommitted > MAX_UNCOMMITTED_BYTES + 3 * PROPOSAL_BYTES) {
+      const change = encodeConfState({ voters: leader.voters, learners: leader.learners });
+      const bound = MAX_UNCOMMITTED_BYTES + 3 * PROPOSAL_BYTES + change.byteLength;
+      if (uncommitted > bound) {
         throw new SafetyViolation(
-          `leader ${host.id} holds ${uncommitted} uncommitted bytes (limit ${MAX_UNCOMMITTED_BYTES})`,
+          'uncommitted-bytes',
+          `leader ${host.id} holds ${uncommitted} uncommitted bytes (limit ${MAX_UNCOMMITTED_BYTES}, bound ${bound})`,
         );
       }
       for (const id of this.#ids) {
         const inFlight = id === host.id ? 0 : (leader.progress(id)?.inflights.count ?? 0);
         if (inFlight > MAX_INFLIGHT_APPENDS) {
           throw new SafetyViolation(
+            'inflight-window',
             `leader ${host.id} has ${inFlight} appends in flight to ${id}, window ${MAX_INFLIGHT_APPENDS}`,
           );
         }

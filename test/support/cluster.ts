@@ -1,5 +1,5 @@
+import { MemoryLogStorage } from '../../src/raft/log-storage.ts';
 import type { Entry, Message, MessageType, NodeId } from '../../src/raft/types.ts';
-import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
 import { type HostOptions, type ReadyReport, ReplicaHost } from './replica-host.ts';
 
 /** The group's ids, and the host options every replica shares (defaults filled in). */

@@ -9,6 +9,7 @@ export class LinkProxy {
   readonly #target: { host: string; port: number };
   readonly #sockets = new Set<net.Socket>();
   #stalled = false;
+  #accepted = 0;
 
   private constructor(target: string) {
     this.#target = parseAddress(target);
@@ -20,6 +21,11 @@ export class LinkProxy {
     const proxy = new LinkProxy(target);
     await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
     return proxy;
+  }
+
+  /** Connections accepted so far: a link that broke and was dialled again counts twice. */
+  get accepted(): number {
+    return this.#accepted;
   }
 
   get address(): string {
@@ -42,6 +48,7 @@ export class LinkProxy {
   }
 
   #relay(client: net.Socket): void {
+    this.#accepted++;
     const upstream = net.connect(this.#target);
     for (const [from, to] of [
       [client, upstream],

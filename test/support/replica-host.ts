@@ -1,9 +1,9 @@
 import type { RaftConfig } from '../../src/raft/config.ts';
+import { MemoryLogStorage } from '../../src/raft/log-storage.ts';
 import { RaftNode } from '../../src/raft/raft.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import type { Ready } from '../../src/raft/ready.ts';
 import type { Entry, Message, NodeId, SnapshotMeta } from '../../src/raft/types.ts';
-import { MemoryLogStorage } from '../../src/storage/log-storage.ts';
 
 /** Builds a node; tests pass a subclass's factory to plant a bug in one rule. */
 export type NodeFactory = (config: RaftConfig) => RaftNode;

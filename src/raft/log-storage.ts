@@ -1,12 +1,12 @@
-import { invariant } from '../raft/invariant.ts';
-import type { ConfState } from '../raft/membership.ts';
+import { invariant } from './invariant.ts';
 import {
+  type ConfState,
   EMPTY_HARD_STATE,
   EMPTY_SNAPSHOT,
   type Entry,
   type HardState,
   type SnapshotMeta,
-} from '../raft/types.ts';
+} from './types.ts';
 
 /**
  * The part of the log that the host has made durable, as the core reads it. Reads are
