@@ -1,7 +1,6 @@
 import { randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { loadPolicyFactory } from '../cache/plugin-loader.ts';
 import { ClusterMembership } from '../cluster/cluster-membership.ts';
 import { addMembershipService } from '../cluster/membership-rpc.ts';
 import { MetadataStore } from '../cluster/metadata.ts';
@@ -12,6 +11,7 @@ import { TcpPeerTransport } from '../transport/tcp-peer-transport.ts';
 import { adminServiceHandlers } from './admin-service.ts';
 import { cacheServiceHandlers } from './cache-service.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { evictionPolicyFactory } from './eviction-plugins.ts';
 import { watchLoopDelay } from './loop-delay-watch.ts';
 import { publicApi } from './proto.ts';
 
@@ -33,7 +33,11 @@ const HAND_OFF_MS = 3_000;
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
   const founders = foundersOf(config);
   // A plugin that cannot load stops the node at start, with the plugin's own error.
-  const createPolicy = await loadPolicyFactory(config.eviction);
+  const clock = { now: () => Date.now(), monotonic: () => performance.now() };
+  const createPolicy = await evictionPolicyFactory(config.eviction, {
+    logger,
+    clock: clock.monotonic,
+  });
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   const transport = new TcpPeerTransport({
     node: config.nodeId,
@@ -44,8 +48,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     node: config.nodeId,
     transport,
     capacityBytes: config.capacityBytes,
-    policy: () => createPolicy(),
-    clock: { now: () => Date.now(), monotonic: () => performance.now() },
+    policy: createPolicy,
+    clock,
     random: new SeededRandom(randomInt(2 ** 31)),
     tickMs: config.tickMs,
     electionTicks: config.electionTicks,
