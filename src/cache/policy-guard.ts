@@ -76,6 +76,8 @@ export interface PolicyGuardOptions {
 export const DEFAULT_VICTIMS_BUDGET_MS = 20;
 export const DEFAULT_SLOW_WALKS_TO_FALLBACK = 3;
 
+const RETURNED_PROMISE = 'returned a promise; hooks are synchronous';
+
 /** Longest failure reason kept: a plugin's message is not ours to store whole. */
 const MAX_REASON = 200;
 
@@ -133,7 +135,7 @@ export class GuardedPolicy implements EvictionPolicy {
       this.#plugin = this.#active = policy;
       this.#activeName = name;
       hook = 'attach';
-      swallow(policy.attach(view));
+      if (swallow(policy.attach(view))) throw new Error(RETURNED_PROMISE);
     } catch (error) {
       this.#fail(hook, error);
     }
@@ -271,7 +273,7 @@ export class GuardedPolicy implements EvictionPolicy {
 
   /** Hooks are synchronous: one that returns a promise has work left outside the apply. */
   #returned(hook: PolicyHook, returned: unknown): void {
-    if (swallow(returned)) this.#fail(hook, new Error('returned a promise; hooks are synchronous'));
+    if (swallow(returned)) this.#fail(hook, new Error(RETURNED_PROMISE));
   }
 
   /** Counts the failure; the plugin's first drops it, and the fallback's drops that. */

@@ -47,7 +47,7 @@ export interface EvictionPluginOptions {
 export async function evictionPolicyFactory(
   spec: string,
   options: EvictionPluginOptions,
-): Promise<() => EvictionPolicy> {
+): Promise<(shardId: number) => EvictionPolicy> {
   const create = await loadPolicyFactory(spec, {
     baseDir: options.baseDir,
     builtIns: BUILT_IN_PLUGINS,
@@ -59,7 +59,7 @@ export async function evictionPolicyFactory(
     throw new InvalidPluginError(spec, `createPolicy threw: ${(error as Error)?.message}`);
   }
   const logger = options.logger.child({ plugin: spec });
-  return () =>
+  return (shardId) =>
     new GuardedPolicy({
       plugin: spec,
       create: () => create(options.pluginOptions),
@@ -68,6 +68,7 @@ export async function evictionPolicyFactory(
       victimsBudgetMs: options.victimsBudgetMs ?? DEFAULT_VICTIMS_BUDGET_MS,
       slowWalksToFallback: options.slowWalksToFallback ?? DEFAULT_SLOW_WALKS_TO_FALLBACK,
       // Once per shard replica, when its policy is dropped: the plugin is not called again.
-      onFallback: (event) => logger.warn(event, 'eviction policy failed and was dropped'),
+      onFallback: (event) =>
+        logger.warn({ shard: shardId, ...event }, 'eviction policy failed and was dropped'),
     });
 }
