@@ -175,9 +175,11 @@ export class GuardedPolicy implements EvictionPolicy {
     const view = this.#view;
     if (view === null) return;
     const walk = this.#startWalk(view.handleLimit);
+    let resumed = false;
     for (let policy = this.#active; policy !== null; policy = this.#active) {
-      const ended = yield* this.#walk(policy, view, walk, bytesNeeded);
+      const ended = yield* this.#walk(policy, view, walk, bytesNeeded, resumed);
       if (ended) return;
+      resumed = true;
     }
   }
 
@@ -187,6 +189,7 @@ export class GuardedPolicy implements EvictionPolicy {
     view: EntryTableView,
     walk: number,
     bytesNeeded: number,
+    resumed: boolean,
   ): Generator<number, boolean> {
     const clock = policy === this.#plugin ? this.#options.clock : undefined;
     const started = clock?.() ?? 0;
@@ -210,7 +213,7 @@ export class GuardedPolicy implements EvictionPolicy {
           ended = true;
           return true;
         }
-        yield this.#checkVictim(value, view, walk);
+        if (this.#isFreshVictim(value, view, walk, resumed)) yield value as number;
       }
     } catch (error) {
       ended = true;
@@ -238,7 +241,11 @@ export class GuardedPolicy implements EvictionPolicy {
     return false;
   }
 
-  #checkVictim(value: unknown, view: EntryTableView, walk: number): number {
+  /**
+   * Throws for a victim that is no live handle, or one named twice; false for one the walk's
+   * failed policy named already, which the fallback resuming the walk skips.
+   */
+  #isFreshVictim(value: unknown, view: EntryTableView, walk: number, resumed: boolean): boolean {
     if (
       typeof value !== 'number' ||
       !Number.isInteger(value) ||
@@ -247,9 +254,12 @@ export class GuardedPolicy implements EvictionPolicy {
       !view.has(value)
     )
       throw new Error(`victims named ${describe(value)}, not a live entry's handle`);
-    if (this.#namedIn[value] === walk) throw new Error(`victims named ${value} twice in one walk`);
+    if (this.#namedIn[value] === walk) {
+      if (resumed) return false;
+      throw new Error(`victims named ${value} twice in one walk`);
+    }
     this.#namedIn[value] = walk;
-    return value;
+    return true;
   }
 
   #startWalk(handleLimit: number): number {
