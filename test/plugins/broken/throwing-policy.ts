@@ -22,7 +22,9 @@ export interface ThrowingOptions {
   readonly how?: 'throw' | 'reject';
 }
 
-export class PluginBugError extends Error {}
+export class PluginBugError extends Error {
+  override name = 'PluginBugError';
+}
 
 /** Policies made so far, per options object: `createPolicy` fails past `after` of them. */
 const made = new WeakMap<ThrowingOptions, number>();
