@@ -1,11 +1,16 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InvalidPluginError, PluginNotFoundError } from '../../src/cache/errors.ts';
 import type { EntryTableView, EvictionPolicy } from '../../src/cache/eviction-policy.ts';
 import { loadPolicyFactory } from '../../src/cache/plugin-loader.ts';
 import { CacheStore } from '../../src/cache/store.ts';
-import { BUILT_IN_PLUGIN_NAMES, BUILT_IN_PLUGINS } from '../../src/server/eviction-plugins.ts';
+import {
+  BUILT_IN_PLUGIN_NAMES,
+  BUILT_IN_PLUGINS,
+  evictionPolicyFactory,
+} from '../../src/server/eviction-plugins.ts';
 
 const plugins = path.join(import.meta.dirname, '..', 'plugins');
 
@@ -53,6 +58,24 @@ describe('plugin loader', () => {
     await expect(load('missing-dependency.ts')).rejects.toThrow(InvalidPluginError);
     const create = await load('incomplete-policy.ts');
     expect(() => create()).toThrow(/without onUpdate, onAccess, onRemove, victims, rebuild/);
+  });
+
+  it('at the composition root, refuses at load a plugin that cannot make a valid policy', async () => {
+    const logger = pino({ level: 'silent' });
+    const load = (file: string, pluginOptions?: object) =>
+      evictionPolicyFactory(`./broken/${file}`, {
+        baseDir: plugins,
+        logger,
+        clock: () => 0,
+        pluginOptions,
+      });
+    await expect(load('incomplete-policy.ts')).rejects.toThrow(/without onUpdate/);
+    await expect(
+      load('throwing-policy.ts', { hook: 'createPolicy', after: 0 }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_PLUGIN',
+      message: expect.stringMatching(/createPolicy threw: createPolicy: no more policies/),
+    });
   });
 
   it('gives the policy a read-only view of the entries, nothing more', () => {
