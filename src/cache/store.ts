@@ -28,7 +28,7 @@ export interface CacheStoreOptions {
    * bare policy is guarded without a fallback. None: nothing is evicted, and writes that need
    * room are refused as full.
    */
-  policy?: EvictionPolicy;
+  policy?: EvictionPolicy | undefined;
   sessions?: SessionLimits;
   /** Size of the pages values are stored in (replica-local layout); 1 MiB by default. */
   valuePageBytes?: number;
