@@ -195,38 +195,43 @@ export class GuardedPolicy implements EvictionPolicy {
     const started = clock?.() ?? 0;
     const budget = this.#options.victimsBudgetMs ?? DEFAULT_VICTIMS_BUDGET_MS;
     let iterator: Iterator<unknown> | undefined;
-    let ended = false;
+    /** Whether the plugin's iterator is done with (ran out, or threw itself). */
+    let finished = false;
     let slow = false;
     try {
       iterator = iteratorOf(policy.victims(bytesNeeded));
       for (;;) {
-        const step: unknown = iterator.next();
+        let step: unknown;
+        try {
+          step = iterator.next();
+        } catch (error) {
+          finished = true;
+          throw error;
+        }
         swallow(step);
         if (typeof step !== 'object' || step === null)
           throw new Error(`its victims iterator gave ${describe(step)}`);
         const { done, value } = step as IteratorResult<unknown>;
+        if (done === true) finished = true;
         if (clock !== undefined && clock() - started > budget) {
-          slow = ended = true;
+          slow = true;
           return this.#slowWalk(budget);
         }
-        if (done === true) {
-          ended = true;
-          return true;
-        }
+        if (finished) return true;
         if (this.#isFreshVictim(value, view, walk, resumed)) yield value as number;
       }
     } catch (error) {
-      ended = true;
       this.#fail('victims', error);
       return false;
     } finally {
       if (clock !== undefined && !slow) this.#slowInARow = 0;
-      // The caller stopped early: let the plugin's generator finish (its `finally` blocks).
-      if (!ended && iterator?.return !== undefined) {
+      // Stopped early (by the caller, the budget or a bad victim): let the plugin's
+      // generator run its `finally` blocks. A failure there counts only while it serves.
+      if (!finished && iterator?.return !== undefined) {
         try {
           swallow(iterator.return());
         } catch (error) {
-          this.#fail('victims', error);
+          if (this.#active === policy) this.#fail('victims', error);
         }
       }
     }

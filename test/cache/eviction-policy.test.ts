@@ -144,6 +144,30 @@ describe('guarded policy', () => {
     expect(guard.health().failures.victims).toBe(0);
   });
 
+  it('closes a plugin generator whose victim was refused; its failure to close drops no fallback', () => {
+    let closed = false;
+    const plugin = policyOf({
+      *victims() {
+        try {
+          yield -1;
+        } finally {
+          closed = true;
+          // biome-ignore lint/correctness/noUnsafeFinally: a plugin's mistake, on purpose
+          throw new Error('cannot even close');
+        }
+      },
+    });
+    const guard = new GuardedPolicy({ create: () => plugin, fallback: () => new LruPolicy() });
+    tableOf(2).attach(guard);
+    expect([...guard.victims(1)]).toEqual([0, 1]);
+    expect(closed).toBe(true);
+    expect(guard.health()).toMatchObject({
+      active: 'lru',
+      failures: { victims: 1 },
+      fallbackReason: "victims: Error: victims named -1, not a live entry's handle",
+    });
+  });
+
   it('evicts nothing once the fallback fails too, and says so', () => {
     const events: PolicyFallbackEvent[] = [];
     const throwing = (what: string) =>
