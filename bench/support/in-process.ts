@@ -2,6 +2,7 @@
 // one process, over the in-memory network (no gRPC, no encoding of peer frames), each request
 // handed to the key's leader directly. What the hosts, Raft and the store cost by themselves,
 // for a ratio against the same operations over gRPC between processes.
+import { LruPolicy } from '../../plugins/lru/index.ts';
 import { planShards } from '../../src/cluster/placement.ts';
 import { SeededRandom } from '../../src/raft/random.ts';
 import { loadConfig } from '../../src/server/config.ts';
@@ -36,6 +37,7 @@ export function startInProcess(shards: number): InProcessCluster {
         placement,
         // As a node divides its capacity: every node holds a replica of every shard.
         capacityBytes: Math.floor(config.capacityBytes / shards),
+        policy: () => new LruPolicy(),
         clock: { now: () => Date.now(), monotonic: () => performance.now() },
         random: new SeededRandom(i + 1),
         tickMs: config.tickMs,

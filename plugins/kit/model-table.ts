@@ -132,12 +132,13 @@ export class ModelTable implements EntryTableView {
     this.#policy?.onAccess(handle);
   }
 
+  /** As the store does, the policy hears of the removal once the entry is gone. */
   remove(handle: number): void {
     const entry = this.#entry(handle);
-    this.#policy?.onRemove(handle);
     this.#index.delete(entry.key);
     this.#entries[handle] = undefined;
     this.#free.push(handle);
+    this.#policy?.onRemove(handle);
   }
 
   #entry(handle: number): MutableEntry {

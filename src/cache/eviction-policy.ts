@@ -8,17 +8,23 @@
 //
 // Who calls what:
 // - every replica's store calls `onInsert`, `onUpdate` and `onRemove` as it applies the log,
-//   and `onAccess` as it serves reads, so a follower's policy is warm when it is promoted;
+//   each once its change is made, and `onAccess` as it serves reads, so a follower's policy
+//   is warm when it is promoted;
 // - only the leader asks for `victims`, inside `prepare`, which must not change anything: a
 //   `victims` call is a read-only walk. The deletes it leads to come back through the log;
 // - the host calls `rebuild` when its replica becomes leader or has restored a snapshot, so
 //   a policy can relearn its order from the entries' metadata (`lastAccessed`, `createdAt`,
 //   `expiresAt`, `size`) instead of trusting what it saw as a follower.
 //
-// A plugin module exports `createPolicy(options?)`; plugin-loader.ts loads one by name (`lru`,
-// `lfu`, `ttl`) or module path, and the store attaches it to a frozen read-only view of its
-// entries. plugins/README.md is the author's guide, and plugins/kit/conformance.ts checks a
-// policy against this contract.
+// Hooks are synchronous and must not throw. A plugin is untrusted code, so the store calls
+// it only through policy-guard.ts: a hook that throws or returns a promise, a victim that is
+// not a live handle or is named twice, or walks over their time budget get the plugin
+// dropped for the built-in fallback, never a change to replicated state.
+//
+// A plugin module exports `createPolicy(options?)`; plugin-loader.ts loads one by module path
+// (or by a name in the registry the composition root gives it: `lru`, `lfu`, `ttl`), and the
+// store attaches it to a frozen read-only view of its entries. plugins/README.md is the
+// author's guide, and plugins/kit/conformance.ts checks a policy against this contract.
 //
 // Example, a FIFO policy (evicts the oldest write first):
 //
@@ -74,10 +80,11 @@ export interface EvictionPolicy {
   /** The entry at `handle` is gone; the handle may be reused by a later insert. */
   onRemove(handle: number): void;
   /**
-   * Live handles in the order they should go, best victim first, for a write that needs
-   * `bytesNeeded` more bytes (a hint, for policies that sample). The store pulls only as many
-   * as it needs and skips keys the write itself touches, so a lazy generator is best.
-   * Must not change the policy's state.
+   * Live handles in the order they should go, best victim first, each at most once, for a
+   * write that needs `bytesNeeded` more bytes (a hint, for policies that sample). The store
+   * pulls only as many as it needs and skips keys the write itself touches, so a lazy
+   * generator is best. A walk that ends early leaves the write refused as full. Must not
+   * change the policy's state.
    */
   victims(bytesNeeded: number): Iterable<number>;
   /** Relearn the order from the view's metadata: on becoming leader, after a restore. */

@@ -11,13 +11,23 @@ export {
 export * from './commands.ts';
 export * from './errors.ts';
 export type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
-export { LruPolicy } from './lru-policy.ts';
 export {
-  BUILT_IN_POLICIES,
   type LoadPluginOptions,
   loadPolicyFactory,
+  type PluginModule,
   type PolicyFactory,
+  type PolicyRegistry,
 } from './plugin-loader.ts';
+export {
+  DEFAULT_SLOW_WALKS_TO_FALLBACK,
+  DEFAULT_VICTIMS_BUDGET_MS,
+  GuardedPolicy,
+  POLICY_HOOKS,
+  type PolicyFallbackEvent,
+  type PolicyGuardOptions,
+  type PolicyHealth,
+  type PolicyHook,
+} from './policy-guard.ts';
 export {
   type PlannedEntry,
   type PreparedEntry,

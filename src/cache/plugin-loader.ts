@@ -2,14 +2,16 @@
 // policy runs without a change to `src`.
 //
 // A plugin module exports `createPolicy(options?)`, returning a fresh `EvictionPolicy`: the
-// host calls it once per shard, since a policy instance serves exactly one store. Built-in
-// names (`lru`, `lfu`, `ttl`) map to the modules under `plugins/`; anything else is a module
-// path (absolute, `file:` URL, or relative to `baseDir`) or a package name. Every policy a
-// factory makes is checked for the interface's methods before the store ever sees it, and
-// the store attaches it to a read-only view of its entries, nothing more.
+// host calls it once per shard, since a policy instance serves exactly one store. A name in
+// the `builtIns` registry the caller gives (the composition root's, src/server/
+// eviction-plugins.ts: this room imports nothing from `plugins/`) loads that module;
+// anything else is a module path (absolute, `file:` URL, or relative to `baseDir`) or a
+// package name. Every policy a factory makes is checked for the interface's methods before
+// the store ever sees it, and the store attaches it to a read-only view of its entries,
+// nothing more, through its guard (policy-guard.ts).
 //
-//   const createPolicy = await loadPolicyFactory(config.eviction.plugin, { baseDir });
-//   const store = new CacheStore({ capacityBytes, policy: createPolicy(config.eviction.options) });
+//   const createPolicy = await loadPolicyFactory(spec, { baseDir, builtIns: BUILT_IN_PLUGINS });
+//   const store = new CacheStore({ capacityBytes, policy: createPolicy(options) });
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,24 +21,21 @@ import type { EvictionPolicy } from './eviction-policy.ts';
 /** Makes one policy, for one store; `options` is the plugin's own config section. */
 export type PolicyFactory = (options?: unknown) => EvictionPolicy;
 
-interface PluginModule {
+/** What a plugin module is expected to export. */
+export interface PluginModule {
   createPolicy?: unknown;
 }
 
-/** Literal imports, so that a build rewrites them to the emitted `.js` files. */
-const BUILT_IN: Record<string, () => Promise<PluginModule>> = {
-  lru: () => import('../../plugins/lru/index.ts'),
-  lfu: () => import('../../plugins/lfu/index.ts'),
-  ttl: () => import('../../plugins/ttl/index.ts'),
-};
-
-export const BUILT_IN_POLICIES: readonly string[] = Object.keys(BUILT_IN);
+/** Plugins known by name: each loads its module. */
+export type PolicyRegistry = Readonly<Record<string, () => Promise<PluginModule>>>;
 
 const METHODS = ['attach', 'onInsert', 'onUpdate', 'onAccess', 'onRemove', 'victims', 'rebuild'];
 
 export interface LoadPluginOptions {
   /** Where relative module paths start from: the config file's folder. `process.cwd()` by default. */
-  baseDir?: string;
+  baseDir?: string | undefined;
+  /** Names that load a module of their own (the built-ins); none by default. */
+  builtIns?: PolicyRegistry | undefined;
 }
 
 /**
@@ -47,7 +46,8 @@ export async function loadPolicyFactory(
   spec: string,
   options: LoadPluginOptions = {},
 ): Promise<PolicyFactory> {
-  const builtIn = Object.hasOwn(BUILT_IN, spec) ? BUILT_IN[spec] : undefined;
+  const builtIns = options.builtIns ?? {};
+  const builtIn = Object.hasOwn(builtIns, spec) ? builtIns[spec] : undefined;
   const specifier = builtIn ? spec : moduleSpecifier(spec, options.baseDir ?? process.cwd());
   if (specifier.startsWith('file:') && !existsSync(fileURLToPath(specifier)))
     throw new PluginNotFoundError(spec, fileURLToPath(specifier));

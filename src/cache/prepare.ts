@@ -190,8 +190,8 @@ class RoomPlan {
   #evict(needed: number, protect: string | ReadonlySet<string>): void {
     const entries = this.#entries;
     let freed = 0;
+    // The guard (policy-guard.ts) hands out live handles only, each once a walk.
     for (const slot of this.#store.policy.victims(needed)) {
-      if (!entries.has(slot)) continue;
       const key = entries.key(slot);
       if (typeof protect === 'string' ? key === protect : protect.has(key)) continue;
       if (this.#planned.has(key) || this.#inflightVictims.has(key)) continue;

@@ -16,14 +16,19 @@ import type {
 import { entryBytes, NO_EXPIRY, SYSTEM_CLIENT } from './commands.ts';
 import { type CapturedEntry, type EntryCapture, EntryTable } from './entry-table.ts';
 import type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
-import { LruPolicy } from './lru-policy.ts';
+import { GuardedPolicy, type PolicyHealth } from './policy-guard.ts';
 import { stateDigest } from './state-digest.ts';
 
 export interface CacheStoreOptions {
   /** Bytes the shard may hold (keys + values + per-entry overhead). Same on every replica. */
   capacityBytes: number;
-  /** Defaults to a plain LRU. */
-  policy?: EvictionPolicy;
+  /**
+   * Chooses the victims when the shard is full. The store calls it only through a
+   * `GuardedPolicy` (policy-guard.ts): give one to choose its fallback, clock and budget; a
+   * bare policy is guarded without a fallback. None: nothing is evicted, and writes that need
+   * room are refused as full.
+   */
+  policy?: EvictionPolicy | undefined;
   sessions?: SessionLimits;
   /** Size of the pages values are stored in (replica-local layout); 1 MiB by default. */
   valuePageBytes?: number;
@@ -55,7 +60,10 @@ export interface CacheStats {
   misses: number;
   evictions: number;
   expirations: number;
+  /** The policy choosing victims now (`none`: nothing is evicted). */
   policy: string;
+  /** Replica-local: the configured plugin, its failures, and whether the fallback took over. */
+  policyHealth: PolicyHealth;
   /**
    * Replica-local: bytes of the pages that hold the values, dead bytes not yet reclaimed
    * included. The real memory behind `bytes`' value part; see value-arena.ts for its bound.
@@ -93,7 +101,7 @@ const MALFORMED: Outcome = Object.freeze({ status: 'refused', code: 'MALFORMED_C
 export class CacheStore {
   readonly capacityBytes: number;
   #table: EntryTable;
-  #policy: EvictionPolicy;
+  #policy: GuardedPolicy;
   #sessions: ClientSessions;
   #appliedIndex = 0;
   #hits = 0;
@@ -108,7 +116,11 @@ export class CacheStore {
     );
     this.capacityBytes = options.capacityBytes;
     this.#table = new EntryTable(options.valuePageBytes);
-    this.#policy = options.policy ?? new LruPolicy();
+    const { policy } = options;
+    this.#policy =
+      policy instanceof GuardedPolicy
+        ? policy
+        : new GuardedPolicy({ create: policy === undefined ? undefined : () => policy });
     this.#sessions = new ClientSessions(options.sessions ?? DEFAULT_SESSION_LIMITS);
     this.#policy.attach(this.#table.readOnlyView());
   }
@@ -121,7 +133,8 @@ export class CacheStore {
     return this.#table;
   }
 
-  get policy(): EvictionPolicy {
+  /** The guarded policy: every victim its walk names is a live handle, named once. */
+  get policy(): GuardedPolicy {
     return this.#policy;
   }
 
@@ -217,6 +230,7 @@ export class CacheStore {
       evictions: this.#evictions,
       expirations: this.#expirations,
       policy: this.#policy.name,
+      policyHealth: this.#policy.health(),
       valuePageBytes: this.#table.valuePageBytes,
     };
   }
@@ -413,9 +427,10 @@ export class CacheStore {
     this.#policy.onInsert(table.insert(key, value, bytes, expiresAt, at, index));
   }
 
+  /** The policy hears of a change once it is made, so its failure cannot undo half of it. */
   #remove(slot: number): void {
-    this.#policy.onRemove(slot);
     this.#table.remove(slot);
+    this.#policy.onRemove(slot);
   }
 
   #isExpired(slot: number, now: number): boolean {

@@ -240,5 +240,12 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest
     role: s.role,
     voters: host.replica(shardId).node.voters,
     learners: host.replica(shardId).node.learners,
+    eviction: {
+      active: s.policy,
+      configured: s.policyHealth.configured,
+      fallback_reason: s.policyHealth.fallbackReason,
+      failures: s.policyHealth.failures,
+      slow_victim_walks: s.policyHealth.slowWalks,
+    },
   };
 }

@@ -1,7 +1,6 @@
 import { randomInt } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { loadPolicyFactory } from '../cache/plugin-loader.ts';
 import { ClusterMembership } from '../cluster/cluster-membership.ts';
 import { addMembershipService } from '../cluster/membership-rpc.ts';
 import { MetadataStore } from '../cluster/metadata.ts';
@@ -10,6 +9,7 @@ import { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import { SharedPort } from '../transport/shared-port.ts';
 import { TcpPeerTransport } from '../transport/tcp-peer-transport.ts';
 import { ConfigError, type NodeConfig } from './config.ts';
+import { evictionPolicyFactory } from './eviction-plugins.ts';
 import { PUBLIC_SERVER_OPTIONS } from './grpc-limits.ts';
 import { watchLoopDelay } from './loop-delay-watch.ts';
 import { addPublicServices } from './public-services.ts';
@@ -32,7 +32,11 @@ const HAND_OFF_MS = 3_000;
 export async function startNode(config: NodeConfig, logger: Logger): Promise<RunningNode> {
   const founders = foundersOf(config);
   // A plugin that cannot load stops the node at start, with the plugin's own error.
-  const createPolicy = await loadPolicyFactory(config.eviction);
+  const clock = { now: () => Date.now(), monotonic: () => performance.now() };
+  const createPolicy = await evictionPolicyFactory(config.eviction, {
+    logger,
+    clock: clock.monotonic,
+  });
   const server = new grpc.Server(PUBLIC_SERVER_OPTIONS);
   const transport = new TcpPeerTransport({
     node: config.nodeId,
@@ -43,8 +47,8 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     node: config.nodeId,
     transport,
     capacityBytes: config.capacityBytes,
-    policy: () => createPolicy(),
-    clock: { now: () => Date.now(), monotonic: () => performance.now() },
+    policy: createPolicy,
+    clock,
     random: new SeededRandom(randomInt(2 ** 31)),
     tickMs: config.tickMs,
     electionTicks: config.electionTicks,

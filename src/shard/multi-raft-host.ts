@@ -56,7 +56,8 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   readonly slotShards?: readonly number[];
   /** Bytes each shard replica may hold (unless `applyPlacement` says otherwise). */
   readonly capacityBytes: number;
-  readonly policy?: () => EvictionPolicy;
+  /** Each shard replica's eviction policy (by default none: nothing is evicted). */
+  readonly policy?: ((shardId: number) => EvictionPolicy) | undefined;
   readonly clock: HostClock;
   readonly random: RandomSource;
   /** Applied entries between two snapshots (default 10,000)... */

@@ -53,8 +53,8 @@ export interface ReplicaOptions extends ReplicaTimings {
   readonly replicaId: NodeId;
   readonly voters: readonly NodeId[];
   readonly capacityBytes: number;
-  /** A fresh policy for each store this replica builds (a restored one included). */
-  readonly policy?: () => EvictionPolicy;
+  /** A fresh policy for each store this replica builds (a restored one included), by shard. */
+  readonly policy?: ((shardId: number) => EvictionPolicy) | undefined;
   readonly random: RandomSource;
   /** Wall clock, epoch ms: the `at` of entries, and the time reads judge expiry by. */
   readonly now: () => number;
@@ -150,7 +150,7 @@ export class Replica {
     this.#proposals = new ProposalTracker(options.shardId);
     this.#store = new CacheStore({
       capacityBytes: options.capacityBytes,
-      policy: options.policy?.(),
+      policy: options.policy?.(options.shardId),
     });
     this.#lastLeaderContact = options.monotonic();
     this.#abandonAfterMs = 3 * options.electionTicks * options.tickMs;
@@ -281,7 +281,7 @@ export class Replica {
 
   /** A snapshot is streaming in from the leader: restore a store from it, then step its `snap`. */
   async receiveSnapshot(transfer: SnapshotTransfer): Promise<void> {
-    const restorer = new SnapshotRestorer({ policy: this.#options.policy?.() });
+    const restorer = new SnapshotRestorer({ policy: this.#options.policy?.(this.shardId) });
     for await (const chunk of transfer.chunks) restorer.push(chunk);
     const store = restorer.finish();
     invariant(

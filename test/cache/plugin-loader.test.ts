@@ -1,18 +1,24 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { InvalidPluginError, PluginNotFoundError } from '../../src/cache/errors.ts';
 import type { EntryTableView, EvictionPolicy } from '../../src/cache/eviction-policy.ts';
-import { BUILT_IN_POLICIES, loadPolicyFactory } from '../../src/cache/plugin-loader.ts';
+import { loadPolicyFactory } from '../../src/cache/plugin-loader.ts';
 import { CacheStore } from '../../src/cache/store.ts';
+import {
+  BUILT_IN_PLUGIN_NAMES,
+  BUILT_IN_PLUGINS,
+  evictionPolicyFactory,
+} from '../../src/server/eviction-plugins.ts';
 
 const plugins = path.join(import.meta.dirname, '..', 'plugins');
 
 describe('plugin loader', () => {
-  it.each(BUILT_IN_POLICIES)(
-    'loads the built-in %s by name, a fresh policy per call',
-    async (name) => {
-      const create = await loadPolicyFactory(name);
+  it.each(BUILT_IN_PLUGIN_NAMES)(
+    'loads the built-in %s by name from the registry it is given, a fresh policy per call',
+    async (name: string) => {
+      const create = await loadPolicyFactory(name, { builtIns: BUILT_IN_PLUGINS });
       const first = create();
       expect(first.name).toBe(name);
       expect(create()).not.toBe(first);
@@ -21,7 +27,7 @@ describe('plugin loader', () => {
   );
 
   it('passes the plugin its options', async () => {
-    const create = await loadPolicyFactory('lfu');
+    const create = await loadPolicyFactory('lfu', { builtIns: BUILT_IN_PLUGINS });
     expect((create({ span: 5 }) as EvictionPolicy & { span: number }).span).toBe(5);
   });
 
@@ -31,6 +37,10 @@ describe('plugin loader', () => {
       const create = await loadPolicyFactory(spec, { baseDir: plugins });
       expect(create().name).toBe('fifo');
     }
+  });
+
+  it("knows no built-in names of its own: the registry is the caller's", async () => {
+    await expect(loadPolicyFactory('lru')).rejects.toThrow(PluginNotFoundError);
   });
 
   it('says when there is no such plugin', async () => {
@@ -48,6 +58,24 @@ describe('plugin loader', () => {
     await expect(load('missing-dependency.ts')).rejects.toThrow(InvalidPluginError);
     const create = await load('incomplete-policy.ts');
     expect(() => create()).toThrow(/without onUpdate, onAccess, onRemove, victims, rebuild/);
+  });
+
+  it('at the composition root, refuses at load a plugin that cannot make a valid policy', async () => {
+    const logger = pino({ level: 'silent' });
+    const load = (file: string, pluginOptions?: object) =>
+      evictionPolicyFactory(`./broken/${file}`, {
+        baseDir: plugins,
+        logger,
+        clock: () => 0,
+        pluginOptions,
+      });
+    await expect(load('incomplete-policy.ts')).rejects.toThrow(/without onUpdate/);
+    await expect(
+      load('throwing-policy.ts', { hook: 'createPolicy', after: 0 }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_PLUGIN',
+      message: expect.stringMatching(/createPolicy threw: createPolicy: no more policies/),
+    });
   });
 
   it('gives the policy a read-only view of the entries, nothing more', () => {

@@ -3,6 +3,7 @@
 // follower store fed the same log, and checked against the plain model in model.ts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { LruPolicy } from '../../plugins/lru/index.ts';
 import { expiryCycle } from '../../src/cache/active-expiry.ts';
 import { encodeEntry } from '../../src/cache/codec.ts';
 import {
@@ -44,7 +45,7 @@ type RequestShape = CommandRequest extends infer R
   : never;
 
 function newStore() {
-  return new CacheStore({ capacityBytes: CAPACITY, ...storeOptions });
+  return new CacheStore({ capacityBytes: CAPACITY, ...storeOptions, policy: new LruPolicy() });
 }
 
 /** Feeds one entry to both replicas and the model; checks outcomes and the memory bound. */
@@ -263,7 +264,7 @@ class Snapshot implements fc.Command<CacheModel, Replicas> {
       evictions: model.evictions,
       expirations: model.expirations,
     });
-    real.follower = restoreSnapshot(leaderChunks, storeOptions);
+    real.follower = restoreSnapshot(leaderChunks, { ...storeOptions, policy: new LruPolicy() });
     expect(readSnapshot(snapshotChunks(real.follower))).toEqual(fromLeader);
   }
   toString = () => 'Snapshot';

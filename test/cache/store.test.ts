@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { LruPolicy } from '../../plugins/lru/index.ts';
 import { expiryCycle } from '../../src/cache/active-expiry.ts';
 import { ClientSessions } from '../../src/cache/client-sessions.ts';
 import { ENTRY_FORMAT_VERSION, encodeEntry } from '../../src/cache/codec.ts';
@@ -10,7 +11,6 @@ import {
   validateCommand,
   validateReadKeys,
 } from '../../src/cache/commands.ts';
-import { LruPolicy } from '../../src/cache/lru-policy.ts';
 import { prepare } from '../../src/cache/prepare.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 import { mulberry32 } from '../../src/raft/random.ts';
@@ -231,7 +231,10 @@ describe('eviction', () => {
 
 describe('prepare with entries in flight', () => {
   it('plans room for writes proposed but not applied yet', () => {
-    const store = new CacheStore({ capacityBytes: 4 * (ENTRY_OVERHEAD_BYTES + 11) });
+    const store = new CacheStore({
+      capacityBytes: 4 * (ENTRY_OVERHEAD_BYTES + 11),
+      policy: new LruPolicy(),
+    });
     const set = (seq: number, key: string): CommandRequest => ({
       op: 'set',
       clientId: 'c',

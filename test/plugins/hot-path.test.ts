@@ -1,5 +1,5 @@
 // A GET is one `onAccess`: the built-in plugins must not allocate there (no object per hit,
-// no growth of their typed arrays once sized).
+// no growth of their typed arrays once sized), nor the guard the store calls them through.
 import { describe, expect, it } from 'vitest';
 import { measureAllocation } from '../../bench/support/allocation.ts';
 import { ModelTable } from '../../plugins/kit/model-table.ts';
@@ -7,6 +7,7 @@ import { LfuPolicy } from '../../plugins/lfu/index.ts';
 import { LruPolicy } from '../../plugins/lru/index.ts';
 import { TtlPolicy } from '../../plugins/ttl/index.ts';
 import type { EvictionPolicy } from '../../src/cache/eviction-policy.ts';
+import { GuardedPolicy } from '../../src/cache/policy-guard.ts';
 
 const ENTRIES = 10_000;
 const HITS = 200_000;
@@ -15,6 +16,7 @@ describe.each([
   ['lru', () => new LruPolicy()],
   ['lfu', () => new LfuPolicy()],
   ['ttl', () => new TtlPolicy()],
+  ['lru behind the store guard', () => new GuardedPolicy({ create: () => new LruPolicy() })],
 ] as [string, () => EvictionPolicy][])('%s plugin', (_, create) => {
   it('allocates nothing per hit', () => {
     const policy = create();

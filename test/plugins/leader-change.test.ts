@@ -8,6 +8,7 @@ import { loadPolicyFactory } from '../../src/cache/plugin-loader.ts';
 import { prepare } from '../../src/cache/prepare.ts';
 import { restoreSnapshot, snapshotChunks } from '../../src/cache/snapshot.ts';
 import { CacheStore } from '../../src/cache/store.ts';
+import { BUILT_IN_PLUGINS } from '../../src/server/eviction-plugins.ts';
 
 const VALUE = new Uint8Array(8);
 /** Five entries of 2-byte keys: 5 x (2 + 8 + 192) bytes. */
@@ -50,7 +51,7 @@ describe.each([
   ['ttl', 'k3', 'k3'],
 ])('%s: leader change', (plugin, promotedVictim, restoredVictim) => {
   it("the promoted follower evicts by the reads it served, not the old leader's", async () => {
-    const create = await loadPolicyFactory(plugin);
+    const create = await loadPolicyFactory(plugin, { builtIns: BUILT_IN_PLUGINS });
     const leader = new CacheStore({ capacityBytes: CAPACITY, policy: create() });
     const follower = new CacheStore({ capacityBytes: CAPACITY, policy: create() });
     const shard = new Shard([leader, follower]);
@@ -65,7 +66,7 @@ describe.each([
   });
 
   it('a replica restored from a snapshot starts from the metadata, then its own reads', async () => {
-    const create = await loadPolicyFactory(plugin);
+    const create = await loadPolicyFactory(plugin, { builtIns: BUILT_IN_PLUGINS });
     const leader = new CacheStore({ capacityBytes: CAPACITY, policy: create() });
     const shard = new Shard([leader]);
     for (let i = 0; i < 5; i++) shard.write(leader, `k${i}`, i + 1, i === 3 ? 1000 : undefined);

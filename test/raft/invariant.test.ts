@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { LruPolicy } from '../../src/cache/lru-policy.ts';
+import { LruPolicy } from '../../plugins/lru/index.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 import { InvariantError } from '../../src/raft/invariant.ts';
 import { MemoryLogStorage } from '../../src/raft/log-storage.ts';

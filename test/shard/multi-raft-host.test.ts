@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LruPolicy } from '../../plugins/lru/index.ts';
 import { readSnapshot, snapshotChunks } from '../../src/cache/index.ts';
 import { NoLeaderError, NotLeaderError } from '../../src/shard/errors.ts';
 import {
@@ -195,7 +196,7 @@ describe('multi-raft host over the in-memory network', () => {
   });
 
   it('evicts through the log, so every replica holds the same keys within capacity', async () => {
-    const c = start({ capacityBytes: 4096 });
+    const c = start({ capacityBytes: 4096, policy: () => new LruPolicy() });
     await c.waitForLeaders();
     const leader = c.host(c.leaderOf(1) as string);
     for (let round = 0; round < 10; round++) {
