@@ -12,14 +12,16 @@ import {
   delRequest,
   expireRequest,
   msetRequest,
+  openSessionReply,
+  openSessionRequest,
   outcomeReply,
   setRequest,
   settled,
   type WireDelRequest,
   type WireExpireRequest,
   type WireMSetRequest,
+  type WireOpenSessionRequest,
   type WireSetRequest,
-  type WriteIdentity,
   writeIdentity,
 } from './requests.ts';
 import { LEADER_METADATA_KEY, toStatus } from './status.ts';
@@ -28,8 +30,6 @@ export interface CacheServiceContext {
   readonly host: MultiRaftHost;
   /** The address clients should use for a node (for the not-leader hint). */
   readonly addressOf: (node: string) => string | undefined;
-  /** A fresh write identity, for writes whose client sent none. */
-  readonly nextWriteId: () => WriteIdentity;
 }
 
 type WireConsistency = 'LINEARIZABLE' | 'LEASE' | 'STALE';
@@ -137,7 +137,7 @@ export function cacheServiceHandlers(
   context: CacheServiceContext,
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
-  const id = (wire: Wire) => writeIdentity(wire.write_id, context.nextWriteId);
+  const id = (wire: Wire) => writeIdentity(wire.write_id);
   const consistency = (wire: Wire) => {
     const mode = CONSISTENCY[(wire.consistency ?? 'LINEARIZABLE') as WireConsistency];
     if (mode === undefined)
@@ -167,6 +167,8 @@ export function cacheServiceHandlers(
       };
     },
     Ttl: async (r) => ({ ttl_ms: await host.ttl(r.key ?? '', { consistency: consistency(r) }) }),
+    OpenSession: async (r: WireOpenSessionRequest) =>
+      openSessionReply(await host.openSession(openSessionRequest(r), r.shard_id ?? 0)),
   };
   return {
     ...Object.fromEntries(

@@ -27,6 +27,8 @@ const STATUS_OF_CODE: Readonly<Record<string, grpc.status>> = {
   NODE_NOT_READY: grpc.status.UNAVAILABLE,
   // A write that may or may not have applied: retry with the same write id.
   OUTCOME_UNKNOWN: grpc.status.UNKNOWN,
+  // The write's session is gone (expired): it did not apply; open a new session.
+  SESSION_EXPIRED: grpc.status.ABORTED,
   // A record of a newer format than this build reads.
   UNSUPPORTED_FORMAT: grpc.status.UNIMPLEMENTED,
 };

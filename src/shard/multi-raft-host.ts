@@ -15,6 +15,7 @@ import {
   type ExpireRequest,
   InvalidCommandError,
   type MsetRequest,
+  type OpenSessionRequest,
   type Outcome,
   type SetRequest,
   validateCommand,
@@ -232,6 +233,17 @@ export class MultiRaftHost {
 
   expire(request: ExpireRequest, shardId?: number): Promise<Outcome> {
     return this.#write(request, () => [request.key], shardId);
+  }
+
+  /** Opens a client session on `shardId`: the outcome's `version` is the session id. */
+  openSession(request: OpenSessionRequest, shardId: number): Promise<Outcome> {
+    try {
+      const replica = this.#replica(shardId);
+      validateCommand(request, this.#limits);
+      return replica.write(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   // ---- Reads.

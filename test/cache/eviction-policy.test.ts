@@ -30,10 +30,7 @@ describe('eviction policy interface', () => {
     const value = Buffer.alloc(4);
     let index = 0;
     const set = (key: string, at: number) =>
-      store.apply(
-        ++index,
-        prepare(store, [{ op: 'set', clientId: 'c', seq: index + 1, key, value }], at).payload,
-      );
+      store.apply(++index, prepare(store, [{ op: 'set', key, value }], at).payload);
     set('old', 1);
     set('mid', 2);
     set('new', 3);

@@ -43,7 +43,6 @@ beforeAll(async () => {
     ...founding,
     nodes: founding.nodes.map((n) => ({ ...n, address: addresses.get(n.nodeId) ?? '' })),
   });
-  let seq = 0;
   for (const [i, node] of names.entries()) {
     const server = new grpc.Server(GRPC_SERVER_OPTIONS);
     const transport = new TcpPeerTransport({ node, clusterId: 'test' });
@@ -63,7 +62,6 @@ beforeAll(async () => {
       cacheServiceHandlers({
         host,
         addressOf: (n) => addresses.get(n),
-        nextWriteId: () => ({ clientId: `server-${node}`, seq: ++seq }),
       }),
     );
     const port = await SharedPort.listen('127.0.0.1:0', { grpc: server, peers: transport });
