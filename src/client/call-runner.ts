@@ -96,17 +96,14 @@ export class CallRunner {
         return await this.#resilience.run(() => this.#attempt(state));
       } catch (error) {
         const slot = state.slot;
-        if (
-          error instanceof SessionExpiredError &&
-          slot !== undefined &&
-          !state.maybeApplied &&
-          call.deadline - performance.now() >= MIN_ATTEMPT_MS
-        ) {
-          // It did not apply: again, in a new session.
+        if (error instanceof SessionExpiredError && slot !== undefined) {
           this.#writeIds.expired(call.shardId, slot.session);
-          slot.session.settle(slot.seq);
-          state.slot = undefined;
-          continue;
+          // This attempt did not apply; unless an earlier one may have, again in a new session.
+          if (!state.maybeApplied && call.deadline - performance.now() >= MIN_ATTEMPT_MS) {
+            slot.session.settle(slot.seq);
+            state.slot = undefined;
+            continue;
+          }
         }
         throw finalError(state, error as RaftcacheError);
       } finally {

@@ -198,29 +198,47 @@ describe('multi-raft host: failures', () => {
     const c = cluster;
     await c.waitForLeaders();
     c.network.setDropRate(0.2);
-    const written = new Map<string, string>();
+    /** Sends `send` to the shard's leader until an answer comes (a lost one is retried). */
+    const untilAnswered = async (send: (host: MultiRaftHost) => Promise<Outcome>) => {
+      const deadline = performance.now() + 10_000;
+      while (performance.now() < deadline) {
+        const leader = c.leaderOf(1);
+        const outcome = leader ? await send(c.host(leader)).catch(() => undefined) : undefined;
+        if (outcome !== undefined) return outcome;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error('no answer within 10 s');
+    };
+    // Opening a session is safe to retry: a session nobody uses expires.
+    const opened = await untilAnswered((host) =>
+      host.openSession({ op: 'open-session', clientId: 'lossy' }, 1),
+    );
+    if (opened.status !== 'applied') throw new Error(`open: ${JSON.stringify(opened)}`);
+    const session = opened.count;
+    const written = new Map<string, { value: string; version: number }>();
     for (let i = 0; i < 30; i++) {
       const key = keyOf(c.host('n1'), 1, `lossy${i}-`);
-      // One identity per write: a retry after an unknown outcome applies at most once.
-      const request = { op: 'set' as const, key, value: bytes(`v${i}`) };
-      let outcome: Outcome | undefined;
-      const deadline = performance.now() + 10_000;
-      while (outcome === undefined && performance.now() < deadline) {
-        const leader = c.leaderOf(1);
-        outcome = leader
-          ? await c
-              .host(leader)
-              .set(request)
-              .catch(() => undefined)
-          : undefined;
-        if (outcome === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(outcome?.status).toBe('applied');
-      written.set(key, `v${i}`);
+      // NX under one write id, retried until answered, then sent again as a client whose
+      // answer was lost would: applied twice, it would answer "exists" the second time.
+      const writeId = { clientId: 'lossy', session, seq: i + 1, lowestPending: i + 1 };
+      const request = {
+        op: 'set' as const,
+        key,
+        value: bytes(`v${i}`),
+        condition: 'nx' as const,
+        writeId,
+      };
+      const outcome = await untilAnswered((host) => host.set(request));
+      expect(outcome.status).toBe('applied');
+      expect(await untilAnswered((host) => host.set(request))).toEqual(outcome);
+      written.set(key, { value: `v${i}`, version: (outcome as { version: number }).version });
     }
     c.network.setDropRate(0);
     const leader = c.host(c.leaderOf(1) as string);
-    for (const [key, value] of written) expect(text((await leader.get(key))?.value)).toBe(value);
+    for (const [key, { value, version }] of written) {
+      const entry = await leader.get(key);
+      expect({ value: text(entry?.value), version: entry?.version }).toEqual({ value, version });
+    }
     await waitFor(() =>
       NODES.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
     );
