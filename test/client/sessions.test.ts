@@ -2,8 +2,10 @@
 // 32 in flight, retries whose replies were lost across a leader change, a retry after its
 // session expired, and a client that dies mid-write. Double application is made visible by
 // NX and compare-and-set: a write applied twice would answer "not applied".
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheClient, OutcomeUnknownError } from '../../src/client/index.ts';
+import { publicApi } from '../../src/server/proto.ts';
 import { until } from '../support/until.ts';
 import { InProcessNodes } from './in-process-nodes.ts';
 
@@ -173,4 +175,68 @@ describe('client sessions, end to end', () => {
       expect(replica.digest()).toBe(store().digest());
     }
   }, 60_000);
+
+  it('a raw gRPC client uses sessions from the .proto alone; a write id without a client id is refused', async () => {
+    const shardId = 1;
+    const leader = await nodes.leaderOf(shardId);
+    const raw = new publicApi.Cache(
+      nodes.addresses.get(leader) as string,
+      grpc.credentials.createInsecure(),
+    );
+    type Callback = (error: grpc.ServiceError | null, reply: unknown) => void;
+    const methods = raw as unknown as Record<string, (request: object, done: Callback) => void>;
+    // biome-ignore lint/suspicious/noExplicitAny: replies as proto-loader decodes them
+    const call = (method: string, request: object): Promise<any> =>
+      new Promise((resolve, reject) =>
+        methods[method]?.(request, (error, reply) => (error ? reject(error) : resolve(reply))),
+      );
+    const code = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'OK',
+        (error: grpc.ServiceError) => grpc.status[error.code],
+      );
+    try {
+      const opened = await call('OpenSession', { shard_id: shardId, client_id: 'py-1' });
+      expect(opened).toMatchObject({ max_pending_span: '4096', idle_timeout_ms: '600000' });
+      const key = keyOfShard(shardId, 'raw');
+      const writeId = {
+        client_id: 'py-1',
+        session_id: opened.session_id,
+        sequence: 1,
+        lowest_pending: 1,
+      };
+      const set = { key, value: Buffer.from('v'), condition: 'IF_ABSENT', write_id: writeId };
+      const first = await call('Set', set);
+      expect(first.outcome).toBe('APPLIED');
+      // The same write again (a retry after a lost answer): the same answer, applied once.
+      expect(await call('Set', set)).toEqual(first);
+      // Without a write id the write is not idempotent: NX a second time finds the key.
+      const bare = {
+        key: keyOfShard(shardId, 'raw-bare'),
+        value: Buffer.from('v'),
+        condition: 'IF_ABSENT',
+      };
+      expect((await call('Set', bare)).outcome).toBe('APPLIED');
+      expect((await call('Set', bare)).outcome).toBe('NOT_APPLIED');
+      // A write id with an empty client id is refused, never shared between clients.
+      for (const client_id of ['', undefined])
+        expect(await code(call('Set', { ...bare, write_id: { ...writeId, client_id } }))).toBe(
+          'INVALID_ARGUMENT',
+        );
+      expect(await code(call('Set', { ...bare, write_id: {} }))).toBe('INVALID_ARGUMENT');
+      expect(await code(call('OpenSession', { shard_id: shardId, client_id: '' }))).toBe(
+        'INVALID_ARGUMENT',
+      );
+      // A session the shard does not hold: ABORTED, and the write did not apply.
+      const unknownSession = { ...writeId, session_id: '999999', sequence: 2, lowest_pending: 2 };
+      const fresh = { key: keyOfShard(shardId, 'raw-expired'), value: Buffer.from('v') };
+      expect(await code(call('Set', { ...fresh, write_id: unknownSession }))).toBe('ABORTED');
+      expect(versionAt(leader, fresh.key)).toBeUndefined();
+      // Past the pending span: refused before it is proposed.
+      const far = { ...writeId, sequence: 5000, lowest_pending: 1 };
+      expect(await code(call('Set', { ...fresh, write_id: far }))).toBe('INVALID_ARGUMENT');
+    } finally {
+      raw.close();
+    }
+  });
 });
