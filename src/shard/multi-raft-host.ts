@@ -238,6 +238,8 @@ export class MultiRaftHost {
   /** Opens a client session on `shardId`: the outcome's `version` is the session id. */
   openSession(request: OpenSessionRequest, shardId: number): Promise<Outcome> {
     try {
+      // Before the map, an unknown shard says nothing yet: retry, as a write by key would.
+      if (this.#slotShards === undefined) throw new NodeNotReadyError(this.node);
       const replica = this.#replica(shardId);
       validateCommand(request, this.#limits);
       return replica.write(request);
