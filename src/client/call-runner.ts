@@ -176,12 +176,21 @@ export class CallRunner {
 
   /** Opens a session on the shard's leader: a call of its own, safe to retry. */
   async #openSession(shardId: number, clientId: string, deadline: number): Promise<OpenedSession> {
-    const reply = await this.run({
-      op: 'open_session',
-      shardId,
-      request: { shard_id: shardId, client_id: clientId },
-      deadline,
-    });
+    let reply: WireReply;
+    try {
+      reply = await this.run({
+        op: 'open_session',
+        shardId,
+        request: { shard_id: shardId, client_id: clientId },
+        deadline,
+      });
+    } catch (error) {
+      if (!isRetriable(error as RaftcacheError)) throw error;
+      throw new UnavailableError(
+        `a write to shard ${shardId} was not sent, so it did not apply: no session could be opened there (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
     const sessionId = Number(reply.session_id);
     const maxPendingSpan = Number(reply.max_pending_span);
     if (!Number.isSafeInteger(sessionId) || sessionId < 1 || !(maxPendingSpan >= 1))
