@@ -137,12 +137,17 @@ describe('client sessions, end to end', () => {
       expect(versionAt(leader, key)).toBe(v2);
       expect((await client.getString(key)) ?? '').toBe('2');
       // A write that certainly never applied goes again in a new session, and applies once.
+      await client.set(keyOfShard(shardId, 'expiring-again'), 'v'); // a live session again
       nodes.clockOffsetMs += IDLE_MS + 60_000;
       await bystander.set(keyOfShard(shardId, 'expiring-other'), 'y');
+      const before = client.metrics;
       const fresh = await client.set(keyOfShard(shardId, 'expiring-fresh'), 'v', {
         ifAbsent: true,
       });
       expect(fresh.applied).toBe(true);
+      // Refused SESSION_EXPIRED, a new session opened (a call of its own), sent again.
+      expect(client.metrics.calls - before.calls).toBe(2);
+      expect(client.metrics.retries - before.retries).toBe(1);
     } finally {
       nodes.heal();
       await client.close();
