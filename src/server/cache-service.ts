@@ -14,6 +14,7 @@ import {
   msetRequest,
   openSessionReply,
   openSessionRequest,
+  openSessionShard,
   outcomeReply,
   setRequest,
   settled,
@@ -168,7 +169,7 @@ export function cacheServiceHandlers(
     },
     Ttl: async (r) => ({ ttl_ms: await host.ttl(r.key ?? '', { consistency: consistency(r) }) }),
     OpenSession: async (r: WireOpenSessionRequest) =>
-      openSessionReply(await host.openSession(openSessionRequest(r), r.shard_id ?? 0)),
+      openSessionReply(await host.openSession(openSessionRequest(r), openSessionShard(r))),
   };
   return {
     ...Object.fromEntries(

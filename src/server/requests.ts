@@ -87,6 +87,14 @@ export function openSessionRequest(wire: WireOpenSessionRequest): OpenSessionReq
   return { op: 'open-session', clientId: wire.client_id ?? '' };
 }
 
+/** The shard an OpenSession names: a data shard (from 1; shard 0 is the metadata group). */
+export function openSessionShard(wire: WireOpenSessionRequest): number {
+  const shardId = wire.shard_id ?? 0;
+  if (!Number.isSafeInteger(shardId) || shardId < 1)
+    throw new InvalidCommandError(`shard_id ${shardId} is not a data shard (they count from 1)`);
+  return shardId;
+}
+
 /** The reply to OpenSession, from the outcome of its command (whose `count` is the session id). */
 export function openSessionReply(outcome: Outcome): {
   session_id: number;

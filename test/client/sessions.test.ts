@@ -234,6 +234,8 @@ describe('client sessions, end to end', () => {
       expect(await code(call('OpenSession', { shard_id: shardId, client_id: '' }))).toBe(
         'INVALID_ARGUMENT',
       );
+      // Shard 0 is the metadata group, not a shard clients write to.
+      expect(await code(call('OpenSession', { client_id: 'py-1' }))).toBe('INVALID_ARGUMENT');
       // A session the shard does not hold: ABORTED, and the write did not apply.
       const unknownSession = { ...writeId, session_id: '999999', sequence: 2, lowest_pending: 2 };
       const fresh = { key: keyOfShard(shardId, 'raw-expired'), value: Buffer.from('v') };
