@@ -49,7 +49,6 @@
  * with what else runs, the CPU cost of an operation much less.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -417,16 +416,14 @@ async function runPipeline(
 /** The baseline: requests handed straight to the leading host of their key's shard. */
 async function runInProcess(op: Op, inFlight: number, cluster: ReturnType<typeof startInProcess>) {
   const tally = new Tally();
-  // A writer id of its own per run: sequence numbers restart, and must not read as retries.
-  const clientId = `bench-${randomUUID()}`;
   const clientCpu = process.cpuUsage();
   const row = await closedLoop(
     `in-process ${op.toUpperCase()}`,
     inFlight,
-    async (key, index) => {
+    async (key) => {
       const host = await cluster.leaderFor(key);
       if (op === 'get') return host.get(key);
-      const outcome = await host.set({ op: 'set', key, value: VALUE, clientId, seq: index + 1 });
+      const outcome = await host.set({ op: 'set', key, value: VALUE });
       if (outcome.status === 'applied') tally.wrote(host.shardOf(key), outcome.version);
     },
     tally,

@@ -44,8 +44,11 @@ function setEntries(at: number, seqBase: number, batch = BATCH): Uint8Array[] {
     for (let i = start; i < Math.min(KEYS, start + batch); i++) {
       commands.push({
         op: 'set',
+        // Session ids 1..CLIENTS, from `sessionsEntry`; one write of each in flight.
         clientId: `client-${i % CLIENTS}`,
+        session: (i % CLIENTS) + 1,
         seq: seqBase + Math.floor(i / CLIENTS) + 1,
+        lowestPending: seqBase + Math.floor(i / CLIENTS) + 1,
         key: keys[i],
         value,
         expiresAt: 0,
@@ -63,6 +66,13 @@ function opsPerSecond(ops: number, run: () => void): number {
   const started = performance.now();
   run();
   return Math.round(ops / ((performance.now() - started) / 1000));
+}
+
+/** The entry that opens the sessions of the CLIENTS writers. */
+function sessionsEntry(): Uint8Array {
+  const commands: Command[] = [];
+  for (let c = 0; c < CLIENTS; c++) commands.push({ op: 'open-session', clientId: `client-${c}` });
+  return encodeEntry({ at: 500, commands });
 }
 
 /** A pseudo-random but fixed order of key indexes for reads. */
@@ -83,6 +93,7 @@ function benchStore() {
   const singleEntries = setEntries(3_000, 2 * KEYS, 1);
   const store = new CacheStore({ capacityBytes: 1024 * 1024 * 1024 });
   let index = 0;
+  store.apply(++index, sessionsEntry());
   const insert = opsPerSecond(KEYS, () => {
     for (const entry of insertEntries) store.apply(++index, entry);
   });

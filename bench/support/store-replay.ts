@@ -8,7 +8,6 @@ import { planEntry } from '../../src/cache/prepare.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 
 const VALUE = new Uint8Array(16);
-const CLIENT = 'replay';
 
 /** The fixed-width key of a trace's key id (ids below 36^7). */
 export function keyName(id: number): string {
@@ -32,7 +31,7 @@ export class StoreReplay {
     const store = this.store;
     if (store.get(key, now) !== undefined) return true;
     const index = ++this.#index;
-    const request = { op: 'set', clientId: CLIENT, seq: index, key, value: VALUE } as const;
+    const request = { op: 'set', key, value: VALUE } as const;
     store.applyCommands(index, now, planEntry(store, [request], now).commands);
     return false;
   }

@@ -6,7 +6,7 @@
 // Followers never run it: they hide expired entries on read and delete them when the
 // leader's commands apply.
 import type { ConditionalDeleteCommand } from './commands.ts';
-import { SYSTEM_CLIENT } from './commands.ts';
+import { NO_WRITE_ID } from './commands.ts';
 import type { StoreEntries } from './store.ts';
 
 export interface ExpiryCycleOptions {
@@ -50,8 +50,7 @@ export function expiryCycle(
       found++;
       deletes.push({
         op: 'expire-delete',
-        clientId: SYSTEM_CLIENT,
-        seq: 0,
+        ...NO_WRITE_ID,
         key: entries.key(slot),
         version: entries.version(slot),
       });

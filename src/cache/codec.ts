@@ -9,12 +9,17 @@
 import { crc32 } from 'node:zlib';
 import { RESERVE_START_SPACE } from 'msgpackr';
 import { newPackr, newUnpackr } from '../codec/msgpack.ts';
-import type { Command, SetCondition } from './commands.ts';
+import type { Command, SetCondition, WriteId } from './commands.ts';
+import { MAX_PENDING_SPAN } from './commands.ts';
 
-/** Version of the log-entry payload format (the first byte of every payload). */
-export const ENTRY_FORMAT_VERSION = 1;
-/** Version of the snapshot chunk format (the first byte of every chunk). */
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/**
+ * Version of the log-entry payload format (the first byte of every payload). 2: commands
+ * carry a session write id (client, session, seq, lowest pending), and sessions open
+ * through the log.
+ */
+export const ENTRY_FORMAT_VERSION = 2;
+/** Version of the snapshot chunk format (the first byte of every chunk). 2: client sessions. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 
 const packr = newPackr();
 const unpackr = newUnpackr();
@@ -26,6 +31,7 @@ const OP_MSET = 3;
 const OP_EXPIRE = 4;
 const OP_EVICT = 5;
 const OP_EXPIRE_DELETE = 6;
+const OP_OPEN_SESSION = 7;
 
 const FLAG_KEEP_TTL = 1;
 const FLAG_NX = 2;
@@ -83,8 +89,12 @@ function plainView(bytes: Uint8Array, offset: number): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset + offset, bytes.byteLength - offset);
 }
 
+/** Fields after the op code that every command but open-session starts with: its write id. */
+const ID_FIELDS = 4;
+
 function commandToTuple(command: Command): unknown[] {
-  const { clientId, seq } = command;
+  if (command.op === 'open-session') return [OP_OPEN_SESSION, command.clientId];
+  const { clientId, session, seq, lowestPending } = command;
   switch (command.op) {
     case 'set': {
       const flags =
@@ -93,7 +103,9 @@ function commandToTuple(command: Command): unknown[] {
       return [
         OP_SET,
         clientId,
+        session,
         seq,
+        lowestPending,
         command.key,
         command.value,
         command.expiresAt,
@@ -102,17 +114,28 @@ function commandToTuple(command: Command): unknown[] {
       ];
     }
     case 'del':
-      return [OP_DEL, clientId, seq, command.keys];
+      return [OP_DEL, clientId, session, seq, lowestPending, command.keys];
     case 'mset':
-      return [OP_MSET, clientId, seq, command.keys, command.values, command.expiresAt];
+      return [
+        OP_MSET,
+        clientId,
+        session,
+        seq,
+        lowestPending,
+        command.keys,
+        command.values,
+        command.expiresAt,
+      ];
     case 'expire':
-      return [OP_EXPIRE, clientId, seq, command.key, command.expiresAt];
+      return [OP_EXPIRE, clientId, session, seq, lowestPending, command.key, command.expiresAt];
     case 'evict':
     case 'expire-delete':
       return [
         command.op === 'evict' ? OP_EVICT : OP_EXPIRE_DELETE,
         clientId,
+        session,
         seq,
+        lowestPending,
         command.key,
         command.version,
       ];
@@ -120,57 +143,79 @@ function commandToTuple(command: Command): unknown[] {
 }
 
 // Structural checks only: enough that apply can trust every field's type. Limits (key and
-// value sizes) were enforced before proposal and are not replicated decisions.
+// value sizes) were enforced before proposal and are not replicated decisions; the write
+// id's rules are, since sessions rely on them (a seq within MAX_PENDING_SPAN of its lowest
+// pending one bounds what a session holds).
 function tupleToCommand(tuple: unknown): Command | null {
   if (!Array.isArray(tuple)) return null;
-  const [op, clientId, seq] = tuple;
-  if (typeof clientId !== 'string' || !Number.isSafeInteger(seq)) return null;
+  const fields = tuple as unknown[];
+  const op = fields[0];
+  if (op === OP_OPEN_SESSION) {
+    const clientId = fields[1];
+    if (fields.length !== 2 || typeof clientId !== 'string' || clientId === '') return null;
+    return { op: 'open-session', clientId };
+  }
+  const id = writeIdOf(fields);
+  if (id === null) return null;
+  const [key, value, expiresAt, flags, ifVersion] = fields.slice(1 + ID_FIELDS);
+  const length = fields.length - 1 - ID_FIELDS;
   switch (op) {
     case OP_SET: {
-      const [, , , key, value, expiresAt, flags, ifVersion] = tuple;
-      if (tuple.length !== 8 || !isKey(key) || !(value instanceof Uint8Array)) return null;
+      if (length !== 5 || !isKey(key) || !(value instanceof Uint8Array)) return null;
       if (!isTime(expiresAt) || !Number.isInteger(flags) || !isTime(ifVersion)) return null;
-      const condition: SetCondition = flags & FLAG_NX ? 'nx' : flags & FLAG_XX ? 'xx' : 'none';
+      const bits = flags as number;
+      const condition: SetCondition = bits & FLAG_NX ? 'nx' : bits & FLAG_XX ? 'xx' : 'none';
       return {
         op: 'set',
-        clientId,
-        seq,
+        ...id,
         key,
         value,
         expiresAt,
-        keepTtl: (flags & FLAG_KEEP_TTL) !== 0,
+        keepTtl: (bits & FLAG_KEEP_TTL) !== 0,
         condition,
         ifVersion,
       };
     }
     case OP_DEL: {
-      const keys = tuple[3];
-      if (tuple.length !== 4 || !isKeyList(keys)) return null;
-      return { op: 'del', clientId, seq, keys };
+      if (length !== 1 || !isKeyList(key)) return null;
+      return { op: 'del', ...id, keys: key };
     }
     case OP_MSET: {
-      const [, , , keys, values, expiresAt] = tuple;
-      if (tuple.length !== 6 || !isKeyList(keys) || !Array.isArray(values) || !isTime(expiresAt))
+      const [keys, values, expires] = [key, value, expiresAt];
+      if (length !== 3 || !isKeyList(keys) || !Array.isArray(values) || !isTime(expires))
         return null;
       if (values.length !== keys.length || !values.every((v) => v instanceof Uint8Array))
         return null;
       if (new Set(keys).size !== keys.length) return null;
-      return { op: 'mset', clientId, seq, keys, values, expiresAt };
+      return { op: 'mset', ...id, keys, values, expiresAt: expires };
     }
     case OP_EXPIRE: {
-      const [, , , key, expiresAt] = tuple;
-      if (tuple.length !== 5 || !isKey(key) || !isTime(expiresAt)) return null;
-      return { op: 'expire', clientId, seq, key, expiresAt };
+      if (length !== 2 || !isKey(key) || !isTime(value)) return null;
+      return { op: 'expire', ...id, key, expiresAt: value };
     }
     case OP_EVICT:
     case OP_EXPIRE_DELETE: {
-      const [, , , key, version] = tuple;
-      if (tuple.length !== 5 || !isKey(key) || !isTime(version)) return null;
-      return { op: op === OP_EVICT ? 'evict' : 'expire-delete', clientId, seq, key, version };
+      if (length !== 2 || !isKey(key) || !isTime(value)) return null;
+      const deleteOp = op === OP_EVICT ? 'evict' : 'expire-delete';
+      return { op: deleteOp, ...id, key, version: value };
     }
     default:
       return null;
   }
+}
+
+/** The write id after the op code: none (session 0, every field empty) or a valid one. */
+function writeIdOf(fields: unknown[]): WriteId | null {
+  const [, clientId, session, seq, lowestPending] = fields;
+  if (typeof clientId !== 'string' || !isTime(session) || !isTime(seq) || !isTime(lowestPending))
+    return null;
+  if (session === 0)
+    return clientId === '' && seq === 0 && lowestPending === 0
+      ? { clientId, session, seq, lowestPending }
+      : null;
+  if (clientId === '' || lowestPending < 1 || lowestPending > seq) return null;
+  if (seq - lowestPending >= MAX_PENDING_SPAN) return null;
+  return { clientId, session, seq, lowestPending };
 }
 
 function isKey(value: unknown): value is string {

@@ -12,8 +12,14 @@ import {
 export const NO_EXPIRY = 0;
 /** `ifVersion` value meaning "no compare-and-set". Raft indexes, hence versions, start at 1. */
 export const ANY_VERSION = 0;
-/** Client id of commands the leader makes itself (evictions, expiry deletes): not deduplicated. */
-export const SYSTEM_CLIENT = '';
+/**
+ * How far past the lowest pending seq of its session a write's seq may be: so a session holds
+ * at most this many outcomes. Part of the replicated rules (apply refuses a command beyond
+ * it), documented in the `.proto`.
+ */
+export const MAX_PENDING_SPAN = 4096;
+/** Longest client id, UTF-8 bytes: it is carried by every write of the client. */
+export const MAX_CLIENT_ID_BYTES = 128;
 
 /**
  * Bytes charged per entry on top of its key (UTF-8) and value bytes. It approximates the
@@ -25,16 +31,43 @@ export const ENTRY_OVERHEAD_BYTES = 192;
 
 export type SetCondition = 'none' | 'nx' | 'xx';
 
-interface Tagged {
-  /** Who sent it; with `seq`, the identity that deduplicates retries. */
-  clientId: string;
-  /** Increases by one per command of a client. */
-  seq: number;
+/**
+ * A write's identity for exactly-once retries (client-sessions.ts). A retry carries the same
+ * `clientId`, `session` and `seq`; `lowestPending` may have grown since.
+ */
+export interface WriteId {
+  /** The client's name, as it opened the session with. */
+  readonly clientId: string;
+  /** The session the shard opened for the client (its open-session outcome's `count`). */
+  readonly session: number;
+  /** The write's number in its session: 1, 2, 3, ... */
+  readonly seq: number;
+  /** The lowest seq of the session still awaiting its reply (this one's at most). */
+  readonly lowestPending: number;
 }
+
+/**
+ * The write id fields of a command without one: session 0, not deduplicated. Leader-made
+ * commands (evictions, expiry deletes) and writes a client sent without a write id.
+ */
+export const NO_WRITE_ID: WriteId = Object.freeze({
+  clientId: '',
+  session: 0,
+  seq: 0,
+  lowestPending: 0,
+});
+
+/** A command carries its write id's fields (NO_WRITE_ID's when it has none). */
+type Tagged = WriteId;
 
 // ---- Requests: validated by `validateCommand`, turned into commands by `prepare`.
 
-export interface SetRequest extends Tagged {
+interface WriteRequest {
+  /** Absent: the write is not idempotent (applied once per request, never deduplicated). */
+  writeId?: WriteId;
+}
+
+export interface SetRequest extends WriteRequest {
   op: 'set';
   key: string;
   value: Uint8Array;
@@ -49,13 +82,13 @@ export interface SetRequest extends Tagged {
   ifVersion?: number;
 }
 
-export interface DelRequest extends Tagged {
+export interface DelRequest extends WriteRequest {
   op: 'del';
   keys: string[];
 }
 
 /** MSET: every pair applies together, or none does. */
-export interface MsetRequest extends Tagged {
+export interface MsetRequest extends WriteRequest {
   op: 'mset';
   entries: { key: string; value: Uint8Array }[];
   /** One time to live in ms for all the pairs; none if absent. */
@@ -63,13 +96,24 @@ export interface MsetRequest extends Tagged {
 }
 
 /** EXPIRE / PEXPIRE / PERSIST: `ttlMs: null` clears the expiry; `ttlMs <= 0` deletes the key. */
-export interface ExpireRequest extends Tagged {
+export interface ExpireRequest extends WriteRequest {
   op: 'expire';
   key: string;
   ttlMs: number | null;
 }
 
-export type CommandRequest = SetRequest | DelRequest | MsetRequest | ExpireRequest;
+/** Opens a session for `clientId`; its outcome's `count` is the session id. */
+export interface OpenSessionRequest {
+  op: 'open-session';
+  clientId: string;
+}
+
+export type CommandRequest =
+  | SetRequest
+  | DelRequest
+  | MsetRequest
+  | ExpireRequest
+  | OpenSessionRequest;
 
 // ---- Commands: what a log entry carries. Every time in them is absolute.
 
@@ -109,7 +153,14 @@ export interface ConditionalDeleteCommand extends Tagged {
   version: number;
 }
 
+/** Opens the session whose id is this entry's index. */
+export interface OpenSessionCommand {
+  op: 'open-session';
+  clientId: string;
+}
+
 export type Command =
+  | OpenSessionCommand
   | SetCommand
   | DelCommand
   | MsetCommand
@@ -119,14 +170,25 @@ export type Command =
 // ---- Outcomes.
 
 export type NotAppliedReason = 'exists' | 'missing' | 'version-mismatch';
-export type RefusalCode = 'OVER_CAPACITY' | 'MALFORMED_COMMAND' | 'UNSUPPORTED_FORMAT';
+export type RefusalCode =
+  | 'OVER_CAPACITY'
+  | 'MALFORMED_COMMAND'
+  | 'UNSUPPORTED_FORMAT'
+  /** The write's session is not open on the shard (expired, or never opened): not applied. */
+  | 'SESSION_EXPIRED';
 
 export type Outcome =
-  /** `version` is the entry's index; `count` is how many keys DEL removed. */
+  /**
+   * `version` is the entry's index; `count` is how many keys DEL removed, or for an
+   * open-session the session id.
+   */
   | { status: 'applied'; version: number; count: number }
   | { status: 'not-applied'; reason: NotAppliedReason }
   | { status: 'refused'; code: RefusalCode }
-  /** A retry older than the deduplication window: it may or may not have applied. */
+  /**
+   * A retry of a write whose seq is below its session's lowest pending one (the client had
+   * said it had the reply): it may or may not have applied, and does not apply now.
+   */
   | { status: 'unknown' };
 
 // ---- Validation, before proposal.
@@ -157,12 +219,11 @@ export function validateCommand(request: CommandRequest, limits: CommandLimits):
   if (request === null || typeof request !== 'object') {
     throw new InvalidCommandError('command must be an object');
   }
-  if (typeof request.clientId !== 'string' || request.clientId === SYSTEM_CLIENT) {
-    throw new InvalidCommandError('clientId must be a non-empty string');
+  if (request.op === 'open-session') {
+    validateClientId(request.clientId);
+    return;
   }
-  if (!Number.isSafeInteger(request.seq) || request.seq < 1) {
-    throw new InvalidCommandError('seq must be a positive integer');
-  }
+  if (request.writeId !== undefined) validateWriteId(request.writeId);
   switch (request.op) {
     case 'set':
       validateKey(request.key, limits);
@@ -209,6 +270,35 @@ export function validateCommand(request: CommandRequest, limits: CommandLimits):
         `unknown op ${JSON.stringify((request as { op: unknown }).op)}`,
       );
   }
+}
+
+function validateClientId(clientId: unknown): void {
+  if (typeof clientId !== 'string' || clientId === '')
+    throw new InvalidCommandError('client_id must be a non-empty string');
+  const bytes = Buffer.byteLength(clientId, 'utf8');
+  if (bytes > MAX_CLIENT_ID_BYTES)
+    throw new InvalidCommandError(
+      `client_id is ${bytes} bytes; the limit is ${MAX_CLIENT_ID_BYTES}`,
+    );
+}
+
+function validateWriteId(id: WriteId): void {
+  if (id === null || typeof id !== 'object')
+    throw new InvalidCommandError('write_id must be an object');
+  validateClientId(id.clientId);
+  const { session, seq, lowestPending } = id;
+  if (!Number.isSafeInteger(session) || session < 1)
+    throw new InvalidCommandError('write_id.session must be a session id from OpenSession');
+  if (!Number.isSafeInteger(seq) || seq < 1)
+    throw new InvalidCommandError('write_id.sequence must be a positive integer');
+  if (!Number.isSafeInteger(lowestPending) || lowestPending < 1 || lowestPending > seq)
+    throw new InvalidCommandError(
+      `write_id.lowest_pending must be from 1 to the write's sequence ${seq}`,
+    );
+  if (seq - lowestPending >= MAX_PENDING_SPAN)
+    throw new InvalidCommandError(
+      `write_id.sequence ${seq} is ${MAX_PENDING_SPAN} or more past write_id.lowest_pending ${lowestPending}: a session has at most ${MAX_PENDING_SPAN} writes pending; wait for the oldest's reply or open another session`,
+    );
 }
 
 /** The keys of a read (GET, MGET, TTL): each a key as a write takes it, at most a batch of them. */

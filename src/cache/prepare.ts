@@ -11,7 +11,7 @@
 
 import { encodeEntry } from './codec.ts';
 import type { Command, CommandRequest, ConditionalDeleteCommand } from './commands.ts';
-import { ANY_VERSION, entryBytes, NO_EXPIRY, SYSTEM_CLIENT } from './commands.ts';
+import { ANY_VERSION, entryBytes, NO_EXPIRY, NO_WRITE_ID } from './commands.ts';
 import type { CacheStore, StoreEntries } from './store.ts';
 
 export interface PreparedEntry {
@@ -82,14 +82,17 @@ export function planEntry(
 
 /** A request as the log carries it: every TTL made absolute on the leader's clock. */
 export function toCommand(request: CommandRequest, now: number): Command {
-  const { clientId, seq } = request;
+  if (request.op === 'open-session') return { op: 'open-session', clientId: request.clientId };
+  const { clientId, session, seq, lowestPending } = request.writeId ?? NO_WRITE_ID;
   switch (request.op) {
     case 'set': {
       const ttlMs = request.px ?? (request.ex !== undefined ? request.ex * 1000 : undefined);
       return {
         op: 'set',
         clientId,
+        session,
         seq,
+        lowestPending,
         key: request.key,
         value: request.value,
         expiresAt: ttlMs === undefined ? NO_EXPIRY : now + ttlMs,
@@ -99,12 +102,14 @@ export function toCommand(request: CommandRequest, now: number): Command {
       };
     }
     case 'del':
-      return { op: 'del', clientId, seq, keys: [...request.keys] };
+      return { op: 'del', clientId, session, seq, lowestPending, keys: [...request.keys] };
     case 'mset':
       return {
         op: 'mset',
         clientId,
+        session,
         seq,
+        lowestPending,
         keys: request.entries.map((entry) => entry.key),
         values: request.entries.map((entry) => entry.value),
         expiresAt: request.px === undefined ? NO_EXPIRY : now + request.px,
@@ -114,7 +119,9 @@ export function toCommand(request: CommandRequest, now: number): Command {
       return {
         op: 'expire',
         clientId,
+        session,
         seq,
+        lowestPending,
         key: request.key,
         expiresAt: request.ttlMs === null ? NO_EXPIRY : now + Math.max(0, request.ttlMs),
       };
@@ -197,8 +204,7 @@ class RoomPlan {
       if (this.#planned.has(key) || this.#inflightVictims.has(key)) continue;
       const victim: ConditionalDeleteCommand = {
         op: 'evict',
-        clientId: SYSTEM_CLIENT,
-        seq: 0,
+        ...NO_WRITE_ID,
         key,
         version: entries.version(slot),
       };

@@ -9,8 +9,8 @@
 // chunk being built. Versions alone could not do it: an overwrite or delete destroys the old
 // value, which the snapshot still owes. Pausing apply would stall the shard for the whole
 // transfer, and a full copy would double the memory; copy-on-write costs a compare per write
-// while a snapshot runs and nothing otherwise. The small, bounded parts (deduplication
-// table, counters) are copied when the stream begins.
+// while a snapshot runs and nothing otherwise. The small, bounded parts (client
+// sessions, counters) are copied when the stream begins.
 //
 // Stream: a header chunk, entry chunks, an end chunk. Each chunk carries its format version,
 // its own crc32 and its sequence number; the end chunk carries the entry count and a crc32
@@ -71,7 +71,8 @@ class SnapshotWriter implements SnapshotStream {
           evictions,
           expirations,
           sessions.clock,
-          sessions.clients,
+          sessions.lastId,
+          sessions.sessions,
         ]);
       }
       case 'entries': {
@@ -149,12 +150,12 @@ class SnapshotParser {
   }
 
   #readHeader(body: unknown[]): void {
-    const [, , index, capacityBytes, evictions, expirations, clock, clients] = body;
-    const counts = [index, capacityBytes, evictions, expirations, clock];
+    const [, , index, capacityBytes, evictions, expirations, clock, lastId, sessions] = body;
+    const counts = [index, capacityBytes, evictions, expirations, clock, lastId];
     if (
-      body.length !== 8 ||
+      body.length !== 9 ||
       !counts.every((n) => Number.isSafeInteger(n) && (n as number) >= 0) ||
-      !Array.isArray(clients)
+      !Array.isArray(sessions)
     ) {
       throw new SnapshotCorruptError('malformed header chunk');
     }
@@ -163,7 +164,7 @@ class SnapshotParser {
       capacityBytes: capacityBytes as number,
       evictions: evictions as number,
       expirations: expirations as number,
-      sessions: { clock: clock as number, clients },
+      sessions: { clock: clock as number, lastId: lastId as number, sessions },
     };
   }
 
@@ -232,8 +233,7 @@ export class SnapshotRestorer {
     const store = this.#store;
     if (!this.#parser.done || header === null || store === null)
       throw new SnapshotCorruptError('stream ended early');
-    if (!store.restoreFinish(header))
-      throw new SnapshotCorruptError('malformed deduplication table');
+    if (!store.restoreFinish(header)) throw new SnapshotCorruptError('malformed client sessions');
     return store;
   }
 }

@@ -4,16 +4,22 @@
 // its commands and the leader's clock `at` written into it, never this replica's clock.
 
 import { invariant } from '../raft/invariant.ts';
-import { ClientSessions, DEFAULT_SESSION_LIMITS, type SessionLimits } from './client-sessions.ts';
+import {
+  ClientSessions,
+  DEFAULT_SESSION_LIMITS,
+  type SessionLimits,
+  type SessionsExport,
+} from './client-sessions.ts';
 import { decodeEntry } from './codec.ts';
 import type {
   Command,
   ConditionalDeleteCommand,
   ExpireCommand,
+  OpenSessionCommand,
   Outcome,
   SetCommand,
 } from './commands.ts';
-import { entryBytes, NO_EXPIRY, SYSTEM_CLIENT } from './commands.ts';
+import { entryBytes, NO_EXPIRY } from './commands.ts';
 import { type CapturedEntry, type EntryCapture, EntryTable } from './entry-table.ts';
 import type { EntryTableView, EvictionPolicy } from './eviction-policy.ts';
 import { GuardedPolicy, type PolicyHealth } from './policy-guard.ts';
@@ -85,7 +91,7 @@ export interface StoreCapture {
   capacityBytes: number;
   evictions: number;
   expirations: number;
-  sessions: ReturnType<ClientSessions['export']>;
+  sessions: SessionsExport;
   entries: EntryCapture;
 }
 
@@ -235,6 +241,11 @@ export class CacheStore {
     };
   }
 
+  /** Client sessions held (replicated state): how many, and their recorded outcomes. */
+  sessionStats(): { sessions: number; outcomes: number } {
+    return { sessions: this.#sessions.size, outcomes: this.#sessions.outcomeCount };
+  }
+
   /**
    * A hex digest of the replicated state at `appliedIndex` (state-digest.ts): equal on every
    * replica at the same index. A pass over every key: for stats and tests, not the hot path.
@@ -282,7 +293,8 @@ export class CacheStore {
   /** Restore, step 2 of 2: the rest of the state, once every entry is in. */
   restoreFinish(state: Omit<StoreCapture, 'entries' | 'capacityBytes'>): boolean {
     invariant(this.#appliedIndex === 0, 'restore into a fresh store only');
-    if (!this.#sessions.import(state.sessions.clock, state.sessions.clients)) return false;
+    const { clock, lastId, sessions } = state.sessions;
+    if (!this.#sessions.import(clock, lastId, sessions)) return false;
     this.#appliedIndex = state.index;
     this.#evictions = state.evictions;
     this.#expirations = state.expirations;
@@ -300,17 +312,22 @@ export class CacheStore {
     return outcomes;
   }
 
+  /** A command with a session applies once; one without (session 0) each time it comes. */
   #applyDeduplicated(index: number, at: number, command: Command | null): Outcome {
     if (command === null) return MALFORMED;
-    if (command.clientId === SYSTEM_CLIENT) return this.#applyCommand(index, at, command);
-    const recalled = this.#sessions.recall(command.clientId, command.seq);
-    if (recalled !== undefined) return recalled;
+    if (command.op === 'open-session') {
+      // The id rides in `count`: `version` is the entry's index, as for every applied command.
+      return { status: 'applied', version: index, count: this.#sessions.open(command.clientId) };
+    }
+    if (command.session === 0) return this.#applyCommand(index, at, command);
+    const admitted = this.#sessions.admit(command);
+    if (admitted !== undefined) return admitted;
     const outcome = this.#applyCommand(index, at, command);
-    this.#sessions.record(command.clientId, command.seq, outcome);
+    this.#sessions.record(command, outcome);
     return outcome;
   }
 
-  #applyCommand(index: number, at: number, command: Command): Outcome {
+  #applyCommand(index: number, at: number, command: Exclude<Command, OpenSessionCommand>): Outcome {
     switch (command.op) {
       case 'set':
         return this.#applySet(index, at, command);

@@ -561,11 +561,14 @@ function entryOf(entry: WireReply): Entry {
   };
 }
 
-/** A write's reply; an UNKNOWN outcome (a retry the cluster no longer remembers) is an error. */
+/**
+ * A write's reply; an UNKNOWN outcome is an error: the shard had dropped the write's outcome
+ * (its session had passed it), so it may or may not have applied.
+ */
 function writeResult(reply: WireReply, op: string): WriteResult {
   if (reply.outcome === 'UNKNOWN')
     throw new OutcomeUnknownError(
-      `${op}: the cluster no longer remembers this write (retried too late): it may or may not have applied`,
+      `${op}: the shard no longer holds this write's outcome: it may or may not have applied`,
     );
   return reply.outcome === 'APPLIED'
     ? { applied: true, version: Number(reply.version) }

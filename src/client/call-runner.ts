@@ -1,18 +1,22 @@
 // One call to one shard, from start to answer: sent to the shard's leader, not-leader answers
 // followed (a bounded number of times), retried with backoff through cockatiel until the
-// deadline. Once an attempt of a write may have applied, every later attempt carries the
-// same write id, so however often it is sent it applies at most once; if no later answer
-// tells, the call ends with `OutcomeUnknownError`, never with a plain failure. (While every
-// attempt was refused outright, a retry takes a fresh id: the cluster remembers a client's
-// last 32 ids per shard, and a fresh one cannot fall out of that window.)
+// deadline. A write takes a place in its shard's client session before it enters the
+// bulkhead (write-ids.ts; so writes waiting for a session to open hold no place the opening
+// needs), and every attempt carries that write id, so however often it is sent it applies
+// at most once; if no later answer tells, the call ends with `OutcomeUnknownError`, never
+// with a plain failure. A write refused because its session expired did not apply: it
+// takes a place in a new session and goes again, unless an earlier attempt may have applied
+// (then its outcome is unknown).
 import type { ClusterMapSource } from './cluster-map.ts';
 import {
   CircuitOpenError,
   ClientClosedError,
   DeadlineExceededError,
+  InternalError,
   NotLeaderError,
   OutcomeUnknownError,
   type RaftcacheError,
+  SessionExpiredError,
   UnavailableError,
 } from './errors.ts';
 import type { ClientMetrics } from './metrics.ts';
@@ -20,7 +24,7 @@ import type { NodePool } from './node-pool.ts';
 import { isWrite, type OpKind, type WireReply } from './operations.ts';
 import { type Resilience, RetriableAttempt } from './resilience.ts';
 import { isNodeFailure } from './status-errors.ts';
-import { WriteIds } from './write-ids.ts';
+import { type OpenedSession, WriteIds, type WriteSlot } from './write-ids.ts';
 
 /** An attempt with less time than this before the deadline is not started (after a first). */
 const MIN_ATTEMPT_MS = 25;
@@ -46,8 +50,8 @@ interface CallState {
   attempts: number;
   /** An attempt of this write may have applied, and no answer since has told. */
   maybeApplied: boolean;
-  /** The write's request with its current write id. */
-  written: object | undefined;
+  /** A write's place in its shard's session. */
+  slot: WriteSlot | undefined;
   lastError: RaftcacheError | undefined;
 }
 
@@ -57,7 +61,9 @@ export class CallRunner {
   readonly #resilience: Resilience;
   readonly #metrics: ClientMetrics;
   readonly #options: CallRunnerOptions;
-  readonly #writeIds = new WriteIds();
+  readonly #writeIds = new WriteIds((shardId, clientId, deadline) =>
+    this.#openSession(shardId, clientId, deadline),
+  );
   #closed = false;
 
   constructor(
@@ -81,13 +87,29 @@ export class CallRunner {
       call,
       attempts: 0,
       maybeApplied: false,
-      written: undefined,
+      slot: undefined,
       lastError: undefined,
     };
-    try {
-      return await this.#resilience.run(() => this.#attempt(state));
-    } catch (error) {
-      throw finalError(state, error as RaftcacheError);
+    for (;;) {
+      try {
+        if (isWrite(call.op)) state.slot = await this.#writeIds.take(call.shardId, call.deadline);
+        return await this.#resilience.run(() => this.#attempt(state));
+      } catch (error) {
+        const slot = state.slot;
+        if (error instanceof SessionExpiredError && slot !== undefined) {
+          this.#writeIds.expired(call.shardId, slot.session);
+          // This attempt did not apply; unless an earlier one may have, again in a new session.
+          if (!state.maybeApplied && call.deadline - performance.now() >= MIN_ATTEMPT_MS) {
+            slot.session.settle(slot.seq);
+            state.slot = undefined;
+            continue;
+          }
+        }
+        throw finalError(state, error as RaftcacheError);
+      } finally {
+        // Over, whatever the answer: the shard may forget the write from now on.
+        if (state.slot !== undefined) state.slot.session.settle(state.slot.seq);
+      }
     }
   }
 
@@ -145,13 +167,35 @@ export class CallRunner {
     }
   }
 
-  /** The request to send now: a write keeps its id once it may have applied. */
+  /** The request to send now: a write with its write id, the lowest pending seq as it is now. */
   #request(state: CallState): object {
-    const { call } = state;
-    if (!isWrite(call.op)) return call.request;
-    if (!state.written || !state.maybeApplied)
-      state.written = { ...call.request, write_id: this.#writeIds.next(call.shardId) };
-    return state.written;
+    const { call, slot } = state;
+    if (slot === undefined) return call.request;
+    return { ...call.request, write_id: slot.session.wire(this.#writeIds.clientId, slot.seq) };
+  }
+
+  /** Opens a session on the shard's leader: a call of its own, safe to retry. */
+  async #openSession(shardId: number, clientId: string, deadline: number): Promise<OpenedSession> {
+    let reply: WireReply;
+    try {
+      reply = await this.run({
+        op: 'open_session',
+        shardId,
+        request: { shard_id: shardId, client_id: clientId },
+        deadline,
+      });
+    } catch (error) {
+      if (!isRetriable(error as RaftcacheError)) throw error;
+      throw new UnavailableError(
+        `a write to shard ${shardId} was not sent, so it did not apply: no session could be opened there (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    const sessionId = Number(reply.session_id);
+    const maxPendingSpan = Number(reply.max_pending_span);
+    if (!Number.isSafeInteger(sessionId) || sessionId < 1 || !(maxPendingSpan >= 1))
+      throw new InternalError(`OpenSession answered ${JSON.stringify(reply)}`);
+    return { sessionId, maxPendingSpan };
   }
 }
 

@@ -61,6 +61,19 @@ export class OutcomeUnknownError extends RaftcacheError {
   }
 }
 
+/**
+ * The shard no longer holds the session of the write (it expired: unused for 10 minutes, or
+ * pushed out by newer ones), so the write did not apply. The SDK opens a new session and
+ * retries by itself when no earlier attempt may have applied (else the call rejects with
+ * `OutcomeUnknownError`); this reaches the caller only if that kept happening until the
+ * deadline.
+ */
+export class SessionExpiredError extends RaftcacheError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('SESSION_EXPIRED', message, options);
+  }
+}
+
 /** A read that got no answer before its deadline. */
 export class DeadlineExceededError extends RaftcacheError {
   constructor(message: string, options?: ErrorOptions) {

@@ -27,6 +27,7 @@ export {
   OutcomeUnknownError,
   PartialFailureError,
   RaftcacheError,
+  SessionExpiredError,
   type ShardOutcome,
   UnavailableError,
   UnsupportedError,

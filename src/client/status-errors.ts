@@ -10,6 +10,7 @@ import {
   NotLeaderError,
   OutcomeUnknownError,
   type RaftcacheError,
+  SessionExpiredError,
   UnavailableError,
   UnsupportedError,
 } from './errors.ts';
@@ -34,6 +35,9 @@ export function errorFromStatus(
     case status.UNKNOWN:
       // The node's OUTCOME_UNKNOWN: the write's log entry was overwritten by a new leader.
       return new OutcomeUnknownError(message);
+    case status.ABORTED:
+      // SESSION_EXPIRED: the write did not apply.
+      return new SessionExpiredError(message);
     case status.DEADLINE_EXCEEDED:
       return new DeadlineExceededError(message);
     case status.UNIMPLEMENTED:

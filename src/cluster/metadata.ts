@@ -36,15 +36,13 @@ export class MapConflictError extends Error {
 
 export class MetadataStore {
   readonly #host: MultiRaftHost;
-  readonly #clientId: string;
-  #seq = 0;
   /** The last map decoded, by the version of its entry: nodes look every 100 ms. */
   #decoded: { version: number; map: ClusterMap } | undefined;
 
-  /** `clientId` names this node's writes to the metadata group (unique per process). */
-  constructor(host: MultiRaftHost, clientId: string) {
+  // Its writes carry no write id: each is sent once, never retried (a failed update reads
+  // the map again and writes anew), so there is nothing to deduplicate.
+  constructor(host: MultiRaftHost) {
     this.#host = host;
-    this.#clientId = clientId;
   }
 
   /** Whether this node holds a replica of the metadata group. */
@@ -79,7 +77,6 @@ export class MetadataStore {
       key: MAP_KEY,
       value: encodeClusterMap(map),
       condition: 'nx',
-      ...this.#writeId(),
     });
   }
 
@@ -104,7 +101,6 @@ export class MetadataStore {
         key: MAP_KEY,
         value: encodeClusterMap(next),
         ifVersion: entry.version,
-        ...this.#writeId(),
       });
       if (outcome.status === 'applied') return next;
     }
@@ -137,11 +133,6 @@ export class MetadataStore {
         key: leaderKey(l.shardId),
         value: encoder.encode(JSON.stringify({ node, term: l.term })),
       })),
-      ...this.#writeId(),
     });
-  }
-
-  #writeId(): { clientId: string; seq: number } {
-    return { clientId: this.#clientId, seq: ++this.#seq };
   }
 }

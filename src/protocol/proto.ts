@@ -29,6 +29,7 @@ export const CACHE_OPERATIONS = {
   mset: 'MSet',
   expire: 'Expire',
   ttl: 'Ttl',
+  open_session: 'OpenSession',
 } as const;
 
 export type PipelinedOperation = keyof typeof CACHE_OPERATIONS;

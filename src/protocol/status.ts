@@ -38,6 +38,8 @@ export const STATUS_OF_CODE: Readonly<Record<ErrorCode, grpc.status>> = {
   STALENESS_EXCEEDED: grpc.status.UNAVAILABLE,
   // A write that reached the log and may or may not have applied: retry with the same write id.
   OUTCOME_UNKNOWN: grpc.status.UNKNOWN,
+  // The write's session is gone (expired, or never opened): it did not apply; open a new one.
+  SESSION_EXPIRED: grpc.status.ABORTED,
   // A record of a newer format than this build reads.
   UNSUPPORTED_FORMAT: grpc.status.UNIMPLEMENTED,
   // Never a request's fault: bugs, and failures of the node's own machinery.

@@ -14,6 +14,9 @@ import {
   delRequest,
   expireRequest,
   msetRequest,
+  openSessionReply,
+  openSessionRequest,
+  openSessionShard,
   outcomeReply,
   readOptions,
   setRequest,
@@ -21,9 +24,9 @@ import {
   type WireDelRequest,
   type WireExpireRequest,
   type WireMSetRequest,
+  type WireOpenSessionRequest,
   type WireReadRequest,
   type WireSetRequest,
-  type WriteIdentity,
   writeIdentity,
 } from './requests.ts';
 import { staleness, type WireStaleness } from './stale-reads.ts';
@@ -32,8 +35,6 @@ export interface CacheServiceContext {
   readonly host: MultiRaftHost;
   /** The address clients should use for a node (for the not-leader hint). */
   readonly addressOf: (node: string) => string | undefined;
-  /** A fresh write identity, for writes whose client sent none. */
-  readonly nextWriteId: () => WriteIdentity;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: requests arrive as proto-loader decodes them
@@ -160,7 +161,7 @@ export function cacheServiceHandlers(
   context: CacheServiceContext,
 ): grpc.UntypedServiceImplementation {
   const { host } = context;
-  const id = (wire: Wire) => writeIdentity(wire.write_id, context.nextWriteId);
+  const id = (wire: Wire) => writeIdentity(wire.write_id);
   /** Runs a read of `keys`; a STALE one's reply says how stale (and honours its bound). */
   const read = async <T>(
     wire: WireReadRequest,
@@ -201,6 +202,8 @@ export function cacheServiceHandlers(
       const { result, staleness } = await read(r, [key], (options) => host.ttl(key, options));
       return { ttl_ms: result, ...(staleness ? { staleness } : {}) };
     },
+    OpenSession: async (r: WireOpenSessionRequest) =>
+      openSessionReply(await host.openSession(openSessionRequest(r), openSessionShard(r))),
   };
   return {
     ...Object.fromEntries(

@@ -40,6 +40,7 @@ export const CACHE_REQUEST_LIMITS: Readonly<Record<CacheMethod | 'Pipeline' | 'S
   MSet: mset,
   Pipeline: mset,
   Stats: FIELDS_BYTES,
+  OpenSession: FIELDS_BYTES,
 };
 
 /** Admin requests name a scope, a node or a shard: small. */

@@ -55,7 +55,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     heartbeatTicks: config.heartbeatTicks,
     leaseDriftMarginMs: config.leaseDriftMarginMs,
   });
-  // Unique per process: a restarted node's writes never collide with its earlier life's.
+  // Unique per process: a restarted node is told from its earlier life.
   const incarnationTag = `${config.nodeId}-${randomInt(2 ** 31).toString(36)}`;
   const membership = new ClusterMembership({
     self: {
@@ -72,18 +72,16 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     replicationFactor: config.replicationFactor,
     host,
     transport,
-    metadata: new MetadataStore(host, `meta-${incarnationTag}`),
+    metadata: new MetadataStore(host),
     logger,
   });
   addMembershipService(server, membership);
-  let writes = 0;
   const addressOf = (node: string) => membership.map?.nodes.find((n) => n.nodeId === node)?.address;
   addPublicServices(
     server,
     {
       host,
       addressOf,
-      nextWriteId: () => ({ clientId: `node-${incarnationTag}`, seq: ++writes }),
     },
     { map: () => membership.map, leaderHints: () => membership.leaders(), host },
   );

@@ -3,27 +3,32 @@
 // cache's outcomes turned into replies. Validation of sizes and TTLs stays the cache's
 // (`validateCommand`); this module checks only what the wire can get wrong.
 import {
+  DEFAULT_SESSION_LIMITS,
   type DelRequest,
   type ExpireRequest,
   InvalidCommandError,
   InvalidTtlError,
+  MAX_PENDING_SPAN,
   type MsetRequest,
+  type OpenSessionRequest,
   type Outcome,
   type RefusalCode,
   type SetCondition,
   type SetRequest,
+  type WriteId,
 } from '../cache/index.ts';
 import type { Consistency } from '../shard/replica.ts';
-
-/** The writer's identity for exactly-once retries; the server makes one up when absent. */
-export interface WriteIdentity {
-  readonly clientId: string;
-  readonly seq: number;
-}
 
 interface WireWriteId {
   client_id?: string;
   sequence?: string;
+  session_id?: string;
+  lowest_pending?: string;
+}
+
+export interface WireOpenSessionRequest {
+  shard_id?: number;
+  client_id?: string;
 }
 
 export interface WireSetRequest {
@@ -104,20 +109,52 @@ export function enumValue<T>(
 }
 
 /**
- * The write's identity: the client's, when it sent one (a retry must carry the same), else
- * `fallback` (the server's own, fresh for every request).
+ * The write id a request carries, as the cache checks it (`validateCommand`: an empty
+ * `client_id` or a zero field is refused); undefined when the request has none, which makes
+ * the write non-idempotent (never deduplicated).
  */
-export function writeIdentity(
-  writeId: WireWriteId | null | undefined,
-  fallback: () => WriteIdentity,
-): WriteIdentity {
-  if (!writeId?.client_id) return fallback();
-  const seq = toInteger(writeId.sequence ?? '0', 'write_id.sequence');
-  if (seq < 1) throw new InvalidCommandError('write_id.sequence must be a positive integer');
-  return { clientId: writeId.client_id, seq };
+export function writeIdentity(writeId: WireWriteId | null | undefined): WriteId | undefined {
+  if (writeId === null || writeId === undefined) return undefined;
+  return {
+    clientId: writeId.client_id ?? '',
+    session: toInteger(writeId.session_id ?? '0', 'write_id.session_id'),
+    seq: toInteger(writeId.sequence ?? '0', 'write_id.sequence'),
+    lowestPending: toInteger(writeId.lowest_pending ?? '0', 'write_id.lowest_pending'),
+  };
 }
 
-export function setRequest(wire: WireSetRequest, id: WriteIdentity): SetRequest {
+/** The `writeId` field of a request: absent when the client sent none. */
+function tagged(id: WriteId | undefined): { writeId?: WriteId } {
+  return id === undefined ? {} : { writeId: id };
+}
+
+export function openSessionRequest(wire: WireOpenSessionRequest): OpenSessionRequest {
+  return { op: 'open-session', clientId: wire.client_id ?? '' };
+}
+
+/** The shard an OpenSession names: a data shard (from 1; shard 0 is the metadata group). */
+export function openSessionShard(wire: WireOpenSessionRequest): number {
+  const shardId = wire.shard_id ?? 0;
+  if (!Number.isSafeInteger(shardId) || shardId < 1)
+    throw new InvalidCommandError(`shard_id ${shardId} is not a data shard (they count from 1)`);
+  return shardId;
+}
+
+/** The reply to OpenSession, from the outcome of its command (whose `count` is the session id). */
+export function openSessionReply(outcome: Outcome): {
+  session_id: number;
+  max_pending_span: number;
+  idle_timeout_ms: number;
+} {
+  if (outcome.status !== 'applied') throw new RefusedError('MALFORMED_COMMAND');
+  return {
+    session_id: outcome.count,
+    max_pending_span: MAX_PENDING_SPAN,
+    idle_timeout_ms: DEFAULT_SESSION_LIMITS.idleMs,
+  };
+}
+
+export function setRequest(wire: WireSetRequest, id: WriteId | undefined): SetRequest {
   const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
   if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
   if (ttlMs > 0 && wire.keep_ttl)
@@ -132,28 +169,34 @@ export function setRequest(wire: WireSetRequest, id: WriteIdentity): SetRequest 
     ...(wire.keep_ttl ? { keepTtl: true } : {}),
     ...(condition !== 'none' ? { condition } : {}),
     ...(ifVersion > 0 ? { ifVersion } : {}),
-    ...id,
+    ...tagged(id),
   };
 }
 
-export function delRequest(wire: WireDelRequest, id: WriteIdentity): DelRequest {
-  return { op: 'del', keys: wire.keys ?? [], ...id };
+export function delRequest(wire: WireDelRequest, id: WriteId | undefined): DelRequest {
+  return { op: 'del', keys: wire.keys ?? [], ...tagged(id) };
 }
 
-export function msetRequest(wire: WireMSetRequest, id: WriteIdentity): MsetRequest {
+export function msetRequest(wire: WireMSetRequest, id: WriteId | undefined): MsetRequest {
   const ttlMs = toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
   if (ttlMs < 0) throw new InvalidTtlError(`ttl_ms ${ttlMs} is negative; use 0 for no expiry`);
   const entries = (wire.entries ?? []).map((e) => ({
     key: e.key ?? '',
     value: e.value ?? new Uint8Array(0),
   }));
-  return { op: 'mset', entries, ...(ttlMs > 0 ? { px: ttlMs } : {}), ...id };
+  return { op: 'mset', entries, ...(ttlMs > 0 ? { px: ttlMs } : {}), ...tagged(id) };
 }
 
-export function expireRequest(wire: WireExpireRequest, id: WriteIdentity): ExpireRequest {
+export function expireRequest(wire: WireExpireRequest, id: WriteId | undefined): ExpireRequest {
   const ttlMs = wire.persist ? null : toInteger(wire.ttl_ms ?? '0', 'ttl_ms');
-  return { op: 'expire', key: wire.key ?? '', ttlMs, ...id };
+  return { op: 'expire', key: wire.key ?? '', ttlMs, ...tagged(id) };
 }
+
+const REFUSAL_MESSAGES: Readonly<Record<string, string>> = {
+  OVER_CAPACITY: 'the shard is full and nothing can be evicted for this write',
+  SESSION_EXPIRED:
+    'the write did not apply: its session is not open on this shard (it expired, or was never opened); open a new session and retry only a write no earlier attempt of which may have applied',
+};
 
 /** The shard refused a write (full, malformed, a format it cannot read): answered as an error. */
 export class RefusedError extends Error {
@@ -161,11 +204,7 @@ export class RefusedError extends Error {
   readonly code: RefusalCode;
 
   constructor(code: RefusalCode) {
-    super(
-      code === 'OVER_CAPACITY'
-        ? 'the shard is full and nothing can be evicted for this write'
-        : `the shard refused the write (${code})`,
-    );
+    super(REFUSAL_MESSAGES[code] ?? `the shard refused the write (${code})`);
     this.code = code;
   }
 }

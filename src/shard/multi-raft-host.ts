@@ -15,6 +15,7 @@ import {
   type ExpireRequest,
   InvalidCommandError,
   type MsetRequest,
+  type OpenSessionRequest,
   type Outcome,
   type SetRequest,
   validateCommand,
@@ -233,6 +234,19 @@ export class MultiRaftHost {
 
   expire(request: ExpireRequest, shardId?: number): Promise<Outcome> {
     return this.#write(request, () => [request.key], shardId);
+  }
+
+  /** Opens a client session on `shardId`: the outcome's `version` is the session id. */
+  openSession(request: OpenSessionRequest, shardId: number): Promise<Outcome> {
+    try {
+      // Before the map, an unknown shard says nothing yet: retry, as a write by key would.
+      if (this.#slotShards === undefined) throw new NodeNotReadyError(this.node);
+      const replica = this.#replica(shardId);
+      validateCommand(request, this.#limits);
+      return replica.write(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   // ---- Reads.

@@ -589,5 +589,7 @@ function requestBytes(request: CommandRequest): number {
       return request.keys.reduce((sum, key) => sum + key.length + 8, 32);
     case 'expire':
       return request.key.length + 32;
+    case 'open-session':
+      return request.clientId.length + 16;
   }
 }

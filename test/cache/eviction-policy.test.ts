@@ -34,10 +34,7 @@ describe('eviction policy interface', () => {
     const value = Buffer.alloc(4);
     let index = 0;
     const set = (key: string, at: number) =>
-      store.apply(
-        ++index,
-        prepare(store, [{ op: 'set', clientId: 'c', seq: index + 1, key, value }], at).payload,
-      );
+      store.apply(++index, prepare(store, [{ op: 'set', key, value }], at).payload);
     set('old', 1);
     set('mid', 2);
     set('new', 3);
@@ -226,11 +223,8 @@ describe('guarded policy', () => {
   it('a store given no policy evicts nothing: a write that needs room is refused as full', () => {
     const store = new CacheStore({ capacityBytes: 2 * 200 });
     const set = (seq: number, key: string) =>
-      store.apply(
-        seq,
-        prepare(store, [{ op: 'set', clientId: 'c', seq, key, value: Buffer.alloc(4) }], seq)
-          .payload,
-      ).outcomes;
+      store.apply(seq, prepare(store, [{ op: 'set', key, value: Buffer.alloc(4) }], seq).payload)
+        .outcomes;
     set(1, 'a');
     set(2, 'b');
     expect(set(3, 'c')).toEqual([{ status: 'refused', code: 'OVER_CAPACITY' }]);

@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { encodeEntry } from '../../src/cache/codec.ts';
-import type { Command } from '../../src/cache/commands.ts';
+import { type Command, NO_WRITE_ID } from '../../src/cache/commands.ts';
 import {
   beginSnapshot,
   readSnapshot,
@@ -12,11 +12,10 @@ import {
 } from '../../src/cache/snapshot.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 
-function setCommands(keys: string[], value: Uint8Array, seqBase: number): Command[] {
+function setCommands(keys: string[], value: Uint8Array): Command[] {
   return keys.map((key, i) => ({
     op: 'set',
-    clientId: 'loader',
-    seq: seqBase + i + 1,
+    ...NO_WRITE_ID,
     key,
     value,
     expiresAt: i % 3 === 0 ? 9e12 : 0,
@@ -29,7 +28,7 @@ function setCommands(keys: string[], value: Uint8Array, seqBase: number): Comman
 function smallStore(): CacheStore {
   const store = new CacheStore({ capacityBytes: 1e7 });
   const keys = Array.from({ length: 300 }, (_, i) => `key-${i}`);
-  store.apply(1, encodeEntry({ at: 5, commands: setCommands(keys, Buffer.alloc(100, 3), 0) }));
+  store.apply(1, encodeEntry({ at: 5, commands: setCommands(keys, Buffer.alloc(100, 3)) }));
   return store;
 }
 
@@ -41,7 +40,7 @@ describe('snapshot stream', () => {
     const restored = restoreSnapshot(chunks);
     expect(readSnapshot(snapshotChunks(restored))).toEqual(readSnapshot(chunks));
     expect(restored.appliedIndex).toBe(1);
-    const next = encodeEntry({ at: 6, commands: setCommands(['key-1'], Buffer.from('x'), 1000) });
+    const next = encodeEntry({ at: 6, commands: setCommands(['key-1'], Buffer.from('x')) });
     expect(restored.apply(2, next).outcomes).toEqual(store.apply(2, next).outcomes);
   });
 
@@ -98,7 +97,7 @@ describe('snapshot of a 200 MB store', () => {
         ++index,
         encodeEntry({
           at: 1,
-          commands: setCommands(keys.slice(start, start + 1000), value, start),
+          commands: setCommands(keys.slice(start, start + 1000), value),
         }),
       );
     }
@@ -113,7 +112,7 @@ describe('snapshot of a 200 MB store', () => {
       streamed += chunk.byteLength;
       // Overwrite 2,000 keys the walk has not reached yet, halfway through.
       if (++chunks === 100) {
-        const overwrites = setCommands(keys.slice(150_000, 152_000), Buffer.alloc(1024, 1), 1e6);
+        const overwrites = setCommands(keys.slice(150_000, 152_000), Buffer.alloc(1024, 1));
         store.apply(++index, encodeEntry({ at: 2, commands: overwrites }));
       }
       if (chunks % 25 === 0) peakExtra = Math.max(peakExtra, retained() - before);

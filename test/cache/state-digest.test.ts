@@ -1,36 +1,40 @@
 import { describe, expect, it } from 'vitest';
 import { encodeEntry } from '../../src/cache/codec.ts';
-import { type Command, type CommandRequest, SYSTEM_CLIENT } from '../../src/cache/commands.ts';
+import { type Command, type CommandRequest, NO_WRITE_ID } from '../../src/cache/commands.ts';
 import type { CapturedEntry } from '../../src/cache/entry-table.ts';
 import { prepare } from '../../src/cache/prepare.ts';
 import { restoreSnapshot, snapshotChunks } from '../../src/cache/snapshot.ts';
 import { CacheStore } from '../../src/cache/store.ts';
 
-type Request = CommandRequest extends infer R
-  ? R extends CommandRequest
-    ? Omit<R, 'clientId' | 'seq'>
-    : never
-  : never;
+type Request = Exclude<CommandRequest, { op: 'open-session' }>;
 
-/** A store fed its own log: each write is prepared at `at` and applied at the next index. */
+/**
+ * A store fed its own log: each write is prepared at `at` and applied at the next index,
+ * in the session the first entry opens.
+ */
 class LoggedStore {
   readonly store = new CacheStore({ capacityBytes: 10_000 });
   #seq = 0;
 
+  constructor() {
+    this.store.apply(1, prepare(this.store, [{ op: 'open-session', clientId: 'c' }], 1).payload);
+  }
+
   write(at: number, request: Request): void {
-    const full = { ...request, clientId: 'c', seq: ++this.#seq } as CommandRequest;
+    const seq = ++this.#seq;
+    const full = { ...request, writeId: { clientId: 'c', session: 1, seq, lowestPending: seq } };
     this.store.apply(this.store.appliedIndex + 1, prepare(this.store, [full], at).payload);
   }
 
   /** A leader-made command (eviction, expiry delete), as the host proposes it. */
   system(
     at: number,
-    command: Omit<Command & { op: 'evict' | 'expire-delete' }, 'clientId' | 'seq'>,
+    command: Omit<
+      Command & { op: 'evict' | 'expire-delete' },
+      'clientId' | 'session' | 'seq' | 'lowestPending'
+    >,
   ) {
-    const payload = encodeEntry({
-      at,
-      commands: [{ ...command, clientId: SYSTEM_CLIENT, seq: 0 }],
-    });
+    const payload = encodeEntry({ at, commands: [{ ...command, ...NO_WRITE_ID }] });
     return this.store.apply(this.store.appliedIndex + 1, payload).outcomes[0];
   }
 

@@ -1,6 +1,9 @@
-// Model-based tests: random sequences of client writes, retries, reads, clock moves, expiry
-// cycles, snapshots (also while writes apply) and leader changes, run against a leader and a
-// follower store fed the same log, and checked against the plain model in model.ts.
+// Model-based tests: random sequences of client writes (in sessions that open, expire and
+// reopen, or without a write id), retries and late duplicates of any earlier write, writes
+// arriving in reverse order, reads, clock moves, expiry cycles, snapshots (also while writes
+// apply) and leader changes, run against a leader and a follower store fed the same log, and
+// checked against the plain model in model.ts. The property: every outcome is the model's,
+// each write id applies at most once, and the replicas agree (digests, sessions included).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LruPolicy } from '../../plugins/lru/index.ts';
@@ -11,8 +14,8 @@ import {
   type CommandLimits,
   type CommandRequest,
   DEFAULT_LIMITS,
+  NO_WRITE_ID,
   type Outcome,
-  SYSTEM_CLIENT,
   validateCommand,
 } from '../../src/cache/commands.ts';
 import { CacheError } from '../../src/cache/errors.ts';
@@ -27,7 +30,8 @@ import { CacheStore } from '../../src/cache/store.ts';
 import { CacheModel } from './model.ts';
 
 const CAPACITY = 800;
-const SESSIONS = { maxClients: 1000, window: 32, idleMs: 1e12 };
+/** Few sessions and a short idle time, so that sessions expire and are pushed out often. */
+const SESSIONS = { maxSessions: 3, maxOutcomes: 4096, idleMs: 20_000 };
 /** Small value pages, so that page reclaiming runs often. */
 const PAGE_BYTES = 64;
 const storeOptions = { sessions: SESSIONS, valuePageBytes: PAGE_BYTES };
@@ -36,13 +40,17 @@ const limits: CommandLimits = { ...DEFAULT_LIMITS, capacityBytes: CAPACITY };
 interface Replicas {
   leader: CacheStore;
   follower: CacheStore;
+  /** Write ids that applied, as the stores said. */
+  applied: Set<string>;
 }
 
-type RequestShape = CommandRequest extends infer R
-  ? R extends CommandRequest
-    ? Omit<R, 'seq'>
-    : never
-  : never;
+type Request = Exclude<CommandRequest, { op: 'open-session' }>;
+/** A request, and who sends it: a client of a session, lagging its lowest pending seq, or none. */
+interface RequestShape {
+  request: Request;
+  clientId: string | null;
+  lag: number;
+}
 
 function newStore() {
   return new CacheStore({ capacityBytes: CAPACITY, ...storeOptions, policy: new LruPolicy() });
@@ -62,6 +70,22 @@ function commit(
   const fromFollower = real.follower.apply(index, payload);
   expect(fromLeader.outcomes).toEqual(expected);
   expect(fromFollower.outcomes).toEqual(expected);
+  // At most once: a write id takes effect in one entry; any other answers from its record.
+  commands.forEach((command, i) => {
+    const outcome = fromLeader.outcomes[i];
+    if (command.op === 'open-session' || command.session === 0 || outcome === undefined) return;
+    if (outcome.status === 'applied' && outcome.version === index) {
+      const id = `${command.session}#${command.seq}`;
+      expect(real.applied.has(id)).toBe(false);
+      real.applied.add(id);
+    }
+  });
+  // Memory follows what is in flight: the outcomes at or above each lowest pending seq.
+  for (const store of [real.leader, real.follower])
+    expect(store.sessionStats()).toEqual({
+      sessions: model.sessions.size,
+      outcomes: model.heldOutcomes(),
+    });
   // Pages hold at most twice the small values plus 1.5 pages, and the big values exactly.
   let pageBound = 1.5 * PAGE_BYTES;
   for (const entry of model.entries.values()) {
@@ -100,7 +124,33 @@ function proposeRequest(
 }
 
 function keysOf(command: Command): string[] {
+  if (command.op === 'open-session') return [];
   return command.op === 'del' || command.op === 'mset' ? command.keys : [command.key];
+}
+
+/**
+ * The request of `shape` with its write id, opening a session for its client first when it
+ * has none (as the SDK does on its first write to a shard).
+ */
+function identified(model: CacheModel, real: Replicas, shape: RequestShape): Request {
+  const { request, clientId, lag } = shape;
+  if (clientId === null) return request;
+  if (!model.clientSessions.has(clientId)) {
+    const opened = proposeRequest(model, real, { op: 'open-session', clientId });
+    if (opened instanceof CacheError || opened.status !== 'applied')
+      throw new Error(`open-session: ${JSON.stringify(opened)}`);
+    model.clientSessions.set(clientId, opened.count);
+  }
+  const writeId = model.nextWriteId(clientId, lag);
+  return writeId === undefined ? request : { ...request, writeId };
+}
+
+/** After an outcome: a client told its session expired opens a new one next time. */
+function noteOutcome(model: CacheModel, request: Request, outcome: Outcome | CacheError): void {
+  if (request.writeId === undefined || outcome instanceof CacheError) return;
+  if (outcome.status === 'refused' && outcome.code === 'SESSION_EXPIRED')
+    model.clientSessions.delete(request.writeId.clientId);
+  else model.history.push(request);
 }
 
 class Write implements fc.Command<CacheModel, Replicas> {
@@ -110,12 +160,11 @@ class Write implements fc.Command<CacheModel, Replicas> {
   }
   check = () => true;
   run(model: CacheModel, real: Replicas): void {
-    const request = { ...this.shape, seq: model.seqFor(this.shape.clientId) } as CommandRequest;
+    const request = identified(model, real, this.shape);
     const result = proposeRequest(model, real, request);
-    if (result instanceof CacheError) return;
+    noteOutcome(model, request, result);
     // prepare planned against the current state with nothing in flight: the room was made.
     expect(result).not.toEqual({ status: 'refused', code: 'OVER_CAPACITY' });
-    model.history.push(request);
   }
   toString = () =>
     `Write(${JSON.stringify(this.shape, (_k, v) => (v instanceof Uint8Array ? v.length : v))})`;
@@ -129,39 +178,75 @@ class UnplannedWrite implements fc.Command<CacheModel, Replicas> {
   }
   check = () => true;
   run(model: CacheModel, real: Replicas): void {
-    const request = { ...this.shape, seq: model.seqFor(this.shape.clientId) } as CommandRequest;
+    const request = identified(model, real, this.shape);
     try {
       validateCommand(request, limits);
     } catch {
       return;
     }
     const command = toCommand(request, model.now);
-    commit(model, real, model.now, [command], encodeEntry({ at: model.now, commands: [command] }));
-    model.history.push(request);
+    const entry = encodeEntry({ at: model.now, commands: [command] });
+    const [outcome] = commit(model, real, model.now, [command], entry);
+    if (outcome !== undefined) noteOutcome(model, request, outcome);
   }
   toString = () =>
     `UnplannedWrite(${JSON.stringify(this.shape, (_k, v) => (v instanceof Uint8Array ? v.length : v))})`;
 }
 
-/** A client retries one of its recent commands: it must not apply twice. */
+/**
+ * A retry, or a late duplicate, of any earlier write with a write id: it must not apply
+ * again, whether its outcome is still held, its seq fell below the lowest pending one, or its
+ * session expired.
+ */
 class Retry implements fc.Command<CacheModel, Replicas> {
   readonly pick: number;
-  constructor(pick: number) {
+  readonly recent: boolean;
+  constructor(pick: number, recent: boolean) {
     this.pick = pick;
+    this.recent = recent;
   }
   check = (model: Readonly<CacheModel>) => model.history.length > 0;
   run(model: CacheModel, real: Replicas): void {
-    const recent = model.history.slice(-16);
-    const request = recent[this.pick % recent.length];
-    const recorded = model.recorded.get(`${request.clientId}#${request.seq}`);
+    const candidates = this.recent ? model.history.slice(-4) : model.history;
+    const request = candidates[this.pick % candidates.length] as Request;
     const before = readSnapshot(snapshotChunks(real.leader)).entries;
     const outcome = proposeRequest(model, real, request);
-    expect(outcome).toEqual(recorded);
+    if (!(outcome instanceof CacheError) && outcome.status === 'applied')
+      expect(outcome.version).toBeLessThan(model.index);
     // Evictions may have run in the same entry, but the retried command changed nothing.
     const after = readSnapshot(snapshotChunks(real.leader)).entries;
     for (const entry of after) expect(before).toContainEqual(entry);
   }
-  toString = () => `Retry(${this.pick})`;
+  toString = () => `Retry(${this.pick}, ${this.recent ? 'recent' : 'any'})`;
+}
+
+/**
+ * Writes of one client sent in the reverse of their order, all pending at once (the oldest
+ * pending is the first), as when the first attempts arrive after the later ones: each still
+ * applies once.
+ */
+class Reordered implements fc.Command<CacheModel, Replicas> {
+  readonly shapes: RequestShape[];
+  constructor(shapes: RequestShape[]) {
+    this.shapes = shapes;
+  }
+  check = () => true;
+  run(model: CacheModel, real: Replicas): void {
+    const requests: Request[] = [];
+    let lowest = 0;
+    for (const shape of this.shapes) {
+      const request = identified(model, real, { ...shape, clientId: 'c1', lag: 0 });
+      if (request.writeId === undefined) return;
+      lowest ||= request.writeId.seq;
+      requests.push({ ...request, writeId: { ...request.writeId, lowestPending: lowest } });
+    }
+    for (const request of requests.reverse()) {
+      const outcome = proposeRequest(model, real, request);
+      noteOutcome(model, request, outcome);
+      if (!(outcome instanceof CacheError)) expect(outcome.status).not.toBe('unknown');
+    }
+  }
+  toString = () => `Reordered(${this.shapes.length} writes)`;
 }
 
 class Read implements fc.Command<CacheModel, Replicas> {
@@ -239,13 +324,7 @@ class StaleEvict implements fc.Command<CacheModel, Replicas> {
   }
   check = () => true;
   run(model: CacheModel, real: Replicas): void {
-    const command: Command = {
-      op: 'evict',
-      clientId: SYSTEM_CLIENT,
-      seq: 0,
-      key: this.key,
-      version: this.version,
-    };
+    const command: Command = { op: 'evict', ...NO_WRITE_ID, key: this.key, version: this.version };
     commit(model, real, model.now, [command], encodeEntry({ at: model.now, commands: [command] }));
   }
   toString = () => `StaleEvict(${this.key}, ${this.version})`;
@@ -305,13 +384,12 @@ class LeaderChange implements fc.Command<CacheModel, Replicas> {
 
 const key = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'é');
 const value = fc.uint8Array({ maxLength: 120 }).map((bytes) => Buffer.from(bytes));
-const clientId = fc.constantFrom('c1', 'c2', 'c3');
+const clientId = fc.constantFrom('c1', 'c2', 'c3', 'c4');
 const ttl = fc.integer({ min: 1, max: 5000 });
 
-const requestShape: fc.Arbitrary<RequestShape> = fc.oneof(
+const request: fc.Arbitrary<Request> = fc.oneof(
   fc
     .record({
-      clientId,
       key,
       value: fc.oneof(
         { weight: 9, arbitrary: value },
@@ -336,12 +414,10 @@ const requestShape: fc.Arbitrary<RequestShape> = fc.oneof(
     })),
   fc.record({
     op: fc.constant('del' as const),
-    clientId,
     keys: fc.uniqueArray(key, { minLength: 1, maxLength: 3 }),
   }),
   fc.record({
     op: fc.constant('mset' as const),
-    clientId,
     entries: fc.uniqueArray(fc.record({ key, value }), {
       minLength: 1,
       maxLength: 3,
@@ -351,19 +427,29 @@ const requestShape: fc.Arbitrary<RequestShape> = fc.oneof(
   }),
   fc.record({
     op: fc.constant('expire' as const),
-    clientId,
     key,
     ttlMs: fc.option(fc.integer({ min: -100, max: 5000 }), { nil: null }),
   }),
 );
 
+const requestShape: fc.Arbitrary<RequestShape> = fc.record({
+  request,
+  clientId: fc.oneof(
+    { weight: 6, arbitrary: clientId },
+    { weight: 1, arbitrary: fc.constant(null) },
+  ),
+  lag: fc.nat({ max: 6 }),
+});
+
 const commands = fc.commands(
   [
     requestShape.map((shape) => new Write(shape)),
     requestShape.map((shape) => new UnplannedWrite(shape)),
-    fc.nat().map((pick) => new Retry(pick)),
+    fc.tuple(fc.nat(), fc.boolean()).map(([pick, recent]) => new Retry(pick, recent)),
+    fc.array(requestShape, { minLength: 2, maxLength: 40 }).map((shapes) => new Reordered(shapes)),
     key.map((k) => new Read(k)),
     fc.integer({ min: 1, max: 3000 }).map((ms) => new Tick(ms)),
+    fc.constant(new Tick(SESSIONS.idleMs + 1)),
     fc.integer().map((seed) => new ActiveExpiry(seed)),
     fc.tuple(key, fc.integer({ min: 1, max: 60 })).map(([k, v]) => new StaleEvict(k, v)),
     fc.constant(new Snapshot()),
@@ -381,8 +467,8 @@ describe('cache store against its model', () => {
       fc.property(commands, (cmds) => {
         fc.modelRun(
           () => ({
-            model: new CacheModel(CAPACITY),
-            real: { leader: newStore(), follower: newStore() },
+            model: new CacheModel(CAPACITY, SESSIONS),
+            real: { leader: newStore(), follower: newStore(), applied: new Set<string>() },
           }),
           cmds,
         );

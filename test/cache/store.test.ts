@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LruPolicy } from '../../plugins/lru/index.ts';
 import { expiryCycle } from '../../src/cache/active-expiry.ts';
-import { ClientSessions } from '../../src/cache/client-sessions.ts';
 import { ENTRY_FORMAT_VERSION, encodeEntry } from '../../src/cache/codec.ts';
 import {
   type CommandLimits,
@@ -33,11 +32,9 @@ function errorCode(request: unknown): string | undefined {
 }
 
 describe('validateCommand', () => {
-  const base = { clientId: 'c', seq: 1 };
   it('accepts well-formed requests', () => {
     expect(
       errorCode({
-        ...base,
         op: 'set',
         key: 'k',
         value: value(3),
@@ -47,32 +44,27 @@ describe('validateCommand', () => {
       }),
     ).toBeUndefined();
     expect(
-      errorCode({ ...base, op: 'mset', entries: [{ key: 'a', value: value(1) }], px: 5 }),
+      errorCode({ op: 'mset', entries: [{ key: 'a', value: value(1) }], px: 5 }),
     ).toBeUndefined();
-    expect(errorCode({ ...base, op: 'expire', key: 'k', ttlMs: null })).toBeUndefined();
+    expect(errorCode({ op: 'expire', key: 'k', ttlMs: null })).toBeUndefined();
   });
 
   it('names the problem with a stable code', () => {
-    expect(errorCode({ ...base, op: 'set', key: 'much-too-long', value: value(1) })).toBe(
-      'KEY_TOO_LONG',
-    );
-    expect(errorCode({ ...base, op: 'set', key: '', value: value(1) })).toBe('INVALID_COMMAND');
-    expect(errorCode({ ...base, op: 'set', key: 'k', value: value(65) })).toBe('VALUE_TOO_LARGE');
-    expect(errorCode({ ...base, op: 'set', key: 'k', value: 'text' })).toBe('INVALID_COMMAND');
-    expect(errorCode({ ...base, op: 'set', key: 'k', value: value(1), px: 0 })).toBe('INVALID_TTL');
-    expect(errorCode({ ...base, op: 'set', key: 'k', value: value(1), px: 5, keepTtl: true })).toBe(
+    expect(errorCode({ op: 'set', key: 'much-too-long', value: value(1) })).toBe('KEY_TOO_LONG');
+    expect(errorCode({ op: 'set', key: '', value: value(1) })).toBe('INVALID_COMMAND');
+    expect(errorCode({ op: 'set', key: 'k', value: value(65) })).toBe('VALUE_TOO_LARGE');
+    expect(errorCode({ op: 'set', key: 'k', value: 'text' })).toBe('INVALID_COMMAND');
+    expect(errorCode({ op: 'set', key: 'k', value: value(1), px: 0 })).toBe('INVALID_TTL');
+    expect(errorCode({ op: 'set', key: 'k', value: value(1), px: 5, keepTtl: true })).toBe(
       'INVALID_TTL',
     );
-    expect(errorCode({ ...base, op: 'set', key: 'k', value: value(1), ex: 1.5 })).toBe(
-      'INVALID_TTL',
+    expect(errorCode({ op: 'set', key: 'k', value: value(1), ex: 1.5 })).toBe('INVALID_TTL');
+    expect(errorCode({ op: 'set', key: 'k', value: value(1), condition: 'nx', ifVersion: 3 })).toBe(
+      'INVALID_COMMAND',
     );
-    expect(
-      errorCode({ ...base, op: 'set', key: 'k', value: value(1), condition: 'nx', ifVersion: 3 }),
-    ).toBe('INVALID_COMMAND');
-    expect(errorCode({ ...base, op: 'del', keys: [] })).toBe('INVALID_COMMAND');
+    expect(errorCode({ op: 'del', keys: [] })).toBe('INVALID_COMMAND');
     expect(
       errorCode({
-        ...base,
         op: 'mset',
         entries: [
           { key: 'a', value: value(1) },
@@ -80,10 +72,17 @@ describe('validateCommand', () => {
         ],
       }),
     ).toBe('INVALID_COMMAND');
-    expect(errorCode({ ...base, op: 'expire', key: 'k', ttlMs: 0.5 })).toBe('INVALID_TTL');
-    expect(errorCode({ ...base, op: 'nope' })).toBe('INVALID_COMMAND');
-    expect(errorCode({ ...base, clientId: '', op: 'del', keys: ['a'] })).toBe('INVALID_COMMAND');
-    expect(errorCode({ ...base, seq: 0, op: 'del', keys: ['a'] })).toBe('INVALID_COMMAND');
+    expect(errorCode({ op: 'expire', key: 'k', ttlMs: 0.5 })).toBe('INVALID_TTL');
+    expect(errorCode({ op: 'nope' })).toBe('INVALID_COMMAND');
+    const writeId = { clientId: 'c', session: 1, seq: 1, lowestPending: 1 };
+    expect(errorCode({ op: 'del', keys: ['a'], writeId })).toBeUndefined();
+    expect(errorCode({ op: 'del', keys: ['a'], writeId: { ...writeId, clientId: '' } })).toBe(
+      'INVALID_COMMAND',
+    );
+    expect(errorCode({ op: 'del', keys: ['a'], writeId: { ...writeId, seq: 0 } })).toBe(
+      'INVALID_COMMAND',
+    );
+    expect(errorCode({ op: 'open-session', clientId: '' })).toBe('INVALID_COMMAND');
   });
 
   it('checks the keys of a read as it checks the keys of a write', () => {
@@ -103,11 +102,11 @@ describe('validateCommand', () => {
 
   it('refuses an entry that can never fit in the shard', () => {
     const big = { ...limits, maxValueBytes: 10_000 };
-    expect(() =>
-      validateCommand({ ...base, op: 'set', key: 'k', value: value(1000) }, big),
-    ).toThrow(/can never fit/);
+    expect(() => validateCommand({ op: 'set', key: 'k', value: value(1000) }, big)).toThrow(
+      /can never fit/,
+    );
     const entries = [0, 1, 2, 3].map((i) => ({ key: `k${i}`, value: value(100) }));
-    expect(() => validateCommand({ ...base, op: 'mset', entries }, big)).toThrow(
+    expect(() => validateCommand({ op: 'mset', entries }, big)).toThrow(
       expect.objectContaining({ code: 'ENTRY_TOO_LARGE' }),
     );
   });
@@ -143,11 +142,7 @@ describe('apply', () => {
 
   it('hides expired entries on read without deleting them, and counts hits and misses', () => {
     const store = new CacheStore({ capacityBytes: 10_000 });
-    const prepared = prepare(
-      store,
-      [{ op: 'set', clientId: 'c', seq: 1, key: 'k', value: value(4), px: 100 }],
-      1000,
-    );
+    const prepared = prepare(store, [{ op: 'set', key: 'k', value: value(4), px: 100 }], 1000);
     store.apply(1, prepared.payload);
     expect(Buffer.from(store.get('k', 1099) ?? [])).toEqual(value(4));
     expect(store.ttl('k', 1050)).toBe(50);
@@ -166,8 +161,6 @@ describe('apply', () => {
     const requests: CommandRequest[] = [
       {
         op: 'mset',
-        clientId: 'c',
-        seq: 1,
         entries: [
           { key: 'a', value: value(1) },
           { key: 'b', value: value(2) },
@@ -180,21 +173,6 @@ describe('apply', () => {
     expect(store.getEntry('b', 600)).toMatchObject({ version: 2, createdAt: 500, expiresAt: 0 });
     expect(store.stats()).toMatchObject({ hits: 3, misses: 1 });
   });
-
-  it('reports a retry older than the deduplication window as unknown', () => {
-    const sessions = new ClientSessions({ maxClients: 2, window: 4, idleMs: 1000 });
-    for (let seq = 1; seq <= 10; seq++)
-      sessions.record('c', seq, { status: 'applied', version: seq, count: 1 });
-    expect(sessions.recall('c', 10)).toEqual({ status: 'applied', version: 10, count: 1 });
-    expect(sessions.recall('c', 7)).toEqual({ status: 'applied', version: 7, count: 1 });
-    expect(sessions.recall('c', 5)).toEqual({ status: 'unknown' });
-    expect(sessions.recall('c', 11)).toBeUndefined();
-    sessions.record('d', 1, { status: 'unknown' });
-    sessions.record('e', 1, { status: 'unknown' });
-    expect(sessions.size).toBe(2);
-    sessions.advance(5000);
-    expect(sessions.size).toBe(0);
-  });
 });
 
 describe('eviction', () => {
@@ -202,10 +180,7 @@ describe('eviction', () => {
     const policy = new LruPolicy();
     const store = new CacheStore({ capacityBytes: 3 * (ENTRY_OVERHEAD_BYTES + 2), policy });
     const set = (seq: number, key: string, at: number) =>
-      store.apply(
-        seq,
-        prepare(store, [{ op: 'set', clientId: 'c', seq, key, value: value(1) }], at).payload,
-      );
+      store.apply(seq, prepare(store, [{ op: 'set', key, value: value(1) }], at).payload);
     set(1, 'a', 10);
     set(2, 'b', 20);
     set(3, 'c', 30);
@@ -214,11 +189,7 @@ describe('eviction', () => {
     expect(order()).toEqual(['b', 'c', 'a']);
     store.onBecomeLeader();
     expect(order()).toEqual(['b', 'c', 'a']);
-    const prepared = prepare(
-      store,
-      [{ op: 'set', clientId: 'c', seq: 4, key: 'd', value: value(1) }],
-      50,
-    );
+    const prepared = prepare(store, [{ op: 'set', key: 'd', value: value(1) }], 50);
     expect(prepared.commands.map((c) => c.op)).toEqual(['evict', 'set']);
     expect(store.apply(4, prepared.payload).outcomes.map((o) => o.status)).toEqual([
       'applied',
@@ -235,19 +206,17 @@ describe('prepare with entries in flight', () => {
       capacityBytes: 4 * (ENTRY_OVERHEAD_BYTES + 11),
       policy: new LruPolicy(),
     });
-    const set = (seq: number, key: string): CommandRequest => ({
+    const set = (key: string): CommandRequest => ({
       op: 'set',
-      clientId: 'c',
-      seq,
       key,
       value: value(10),
     });
-    store.apply(1, prepare(store, [set(1, 'a'), set(2, 'b'), set(3, 'c')], 1).payload);
+    store.apply(1, prepare(store, [set('a'), set('b'), set('c')], 1).payload);
     // Two entries prepared back to back, both before either applies.
-    const first = prepare(store, [set(4, 'd')], 2);
+    const first = prepare(store, [set('d')], 2);
     expect(first.evictedKeys).toEqual([]);
-    const naive = prepare(store, [set(5, 'e')], 2);
-    const planned = prepare(store, [set(5, 'e')], 2, {
+    const naive = prepare(store, [set('e')], 2);
+    const planned = prepare(store, [set('e')], 2, {
       inflightBytes: first.bytesDelta,
       inflightVictims: new Set(first.evictedKeys),
     });
@@ -269,8 +238,6 @@ describe('active expiry', () => {
     for (let i = 0; i < expired + alive; i++) {
       requests.push({
         op: 'set',
-        clientId: 'c',
-        seq: i + 1,
         key: `k${i}`,
         value: value(1),
         px: i < expired ? 10 : 1e6,

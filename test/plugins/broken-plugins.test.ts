@@ -17,20 +17,12 @@ const BIG_VALUE = new Uint8Array(3 * (ENTRY_OVERHEAD_BYTES + 40));
 /** About ten entries: the workload evicts on most writes once warm. */
 const CAPACITY = 10 * (ENTRY_OVERHEAD_BYTES + 3 + VALUE.byteLength);
 
-/** A request before the client gives it its write id. */
-type Unsequenced = CommandRequest extends infer R
-  ? R extends CommandRequest
-    ? Omit<R, 'clientId' | 'seq'>
-    : never
-  : never;
-
 const refused = (outcome: Outcome) => outcome.status === 'refused';
 
 class ThreeReplicas {
   readonly stores: CacheStore[];
   readonly outcomes: Outcome[] = [];
   #index = 0;
-  #seq = 0;
 
   constructor(plugin: LoadedPlugin) {
     this.stores = [0, 1, 2].map(
@@ -42,9 +34,8 @@ class ThreeReplicas {
     return this.stores[0] as CacheStore;
   }
 
-  write(request: Unsequenced, at: number): void {
-    const full = { ...request, clientId: 'c', seq: ++this.#seq } as CommandRequest;
-    const entry = prepare(this.leader, [full], at);
+  write(request: CommandRequest, at: number): void {
+    const entry = prepare(this.leader, [request], at);
     this.#index++;
     const results = this.stores.map((store) => store.apply(this.#index, entry.payload));
     this.outcomes.push(...(results[0]?.outcomes ?? []));

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { PolicyHook } from '../../src/cache/policy-guard.ts';
 import { shardStatsReply } from '../../src/server/cache-service.ts';
 import type { MultiRaftHost } from '../../src/shard/multi-raft-host.ts';
-import { HostCluster, keyOf, NODES, tag } from '../shard/host-cluster.ts';
+import { HostCluster, keyOf, NODES } from '../shard/host-cluster.ts';
 import { until } from '../support/until.ts';
 import { loadBroken } from './broken-support.ts';
 
@@ -34,7 +34,7 @@ async function workload(c: HostCluster, writes: number, tail: number): Promise<s
   for (let i = 0; i < writes; i++) {
     const key = keyOf((await leaderOf(c)) as MultiRaftHost, SHARD, `w${i % 40}-`);
     const status = await (await leaderOf(c))
-      .set({ op: 'set', ...tag(), key, value: VALUE })
+      .set({ op: 'set', key, value: VALUE })
       .then((outcome) => outcome.status)
       .catch((error: { code?: string }) => String(error.code));
     statuses.push(status);

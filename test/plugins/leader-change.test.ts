@@ -27,8 +27,6 @@ class Shard {
   write(leader: CacheStore, key: string, at: number, px?: number): string[] {
     const request: CommandRequest = {
       op: 'set',
-      clientId: 'c',
-      seq: this.#index + 1,
       key,
       value: VALUE,
       px,

@@ -9,6 +9,7 @@ it('the public .proto loads, with the Cache and Admin services it documents', ()
     'Get',
     'MGet',
     'MSet',
+    'OpenSession',
     'Pipeline',
     'Set',
     'Stats',

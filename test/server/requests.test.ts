@@ -15,7 +15,7 @@ import {
   writeIdentity,
 } from '../../src/server/requests.ts';
 
-const id = { clientId: 'c', seq: 1 };
+const id = { clientId: 'c', session: 3, seq: 1, lowestPending: 1 };
 const limits = { ...DEFAULT_LIMITS, capacityBytes: 1 << 20 };
 
 describe('public API requests to cache commands', () => {
@@ -30,7 +30,7 @@ describe('public API requests to cache commands', () => {
       px: 1500,
       condition: 'nx',
       ifVersion: 7,
-      ...id,
+      writeId: id,
     });
     expect(setRequest({ key: 'k', value, keep_ttl: true, condition: 'IF_PRESENT' }, id)).toEqual({
       op: 'set',
@@ -38,7 +38,7 @@ describe('public API requests to cache commands', () => {
       value,
       keepTtl: true,
       condition: 'xx',
-      ...id,
+      writeId: id,
     });
   });
 
@@ -54,43 +54,71 @@ describe('public API requests to cache commands', () => {
     expect(() =>
       validateCommand(setRequest({ key: '', value: new Uint8Array(1) }, id), limits),
     ).toThrow();
-    expect(() => writeIdentity({ client_id: 'c', sequence: '0' }, () => id)).toThrow(
-      InvalidCommandError,
-    );
+    expect(() => writeIdentity({ client_id: 'c', sequence: 'x' })).toThrow(InvalidCommandError);
   });
 
   it('DEL, MSET and EXPIRE / PERSIST', () => {
-    expect(delRequest({ keys: ['a', 'b'] }, id)).toEqual({ op: 'del', keys: ['a', 'b'], ...id });
+    expect(delRequest({ keys: ['a', 'b'] }, id)).toEqual({
+      op: 'del',
+      keys: ['a', 'b'],
+      writeId: id,
+    });
     const value = new Uint8Array([2]);
     expect(msetRequest({ entries: [{ key: 'a', value }], ttl_ms: '10' }, id)).toEqual({
       op: 'mset',
       entries: [{ key: 'a', value }],
       px: 10,
-      ...id,
+      writeId: id,
     });
     expect(expireRequest({ key: 'a', ttl_ms: '100' }, id)).toEqual({
       op: 'expire',
       key: 'a',
       ttlMs: 100,
-      ...id,
+      writeId: id,
     });
     expect(expireRequest({ key: 'a', persist: true }, id)).toEqual({
       op: 'expire',
       key: 'a',
       ttlMs: null,
-      ...id,
+      writeId: id,
     });
   });
 
-  it('a client that names its write keeps the name; otherwise the server gives one', () => {
-    expect(writeIdentity({ client_id: 'app-1', sequence: '42' }, () => id)).toEqual({
+  it('a write id is taken whole; a write without one has none (not idempotent)', () => {
+    const wire = { client_id: 'app-1', session_id: '7', sequence: '42', lowest_pending: '40' };
+    expect(writeIdentity(wire)).toEqual({
       clientId: 'app-1',
+      session: 7,
       seq: 42,
+      lowestPending: 40,
     });
-    expect(writeIdentity(null, () => ({ clientId: 'server', seq: 9 }))).toEqual({
-      clientId: 'server',
-      seq: 9,
+    expect(writeIdentity(null)).toBeUndefined();
+    expect(setRequest({ key: 'k', value: new Uint8Array(1) }, undefined)).not.toHaveProperty(
+      'writeId',
+    );
+  });
+
+  it('a write id with an empty client id, or a zero or inconsistent field, is refused', () => {
+    const wire = { client_id: 'app-1', session_id: '7', sequence: '42', lowest_pending: '40' };
+    const refused = (patch: object) =>
+      expect(() =>
+        validateCommand(delRequest({ keys: ['a'] }, writeIdentity({ ...wire, ...patch })), limits),
+      ).toThrow(InvalidCommandError);
+    validateCommand(delRequest({ keys: ['a'] }, writeIdentity(wire)), limits);
+    refused({ client_id: '' });
+    // An empty WriteId message, as a client that sets the field but fills nothing sends it.
+    refused({
+      client_id: undefined,
+      session_id: undefined,
+      sequence: undefined,
+      lowest_pending: undefined,
     });
+    refused({ session_id: '0' });
+    refused({ sequence: '0' });
+    refused({ lowest_pending: '0' });
+    refused({ lowest_pending: '43' });
+    refused({ sequence: '5000', lowest_pending: '904' });
+    refused({ client_id: 'x'.repeat(129) });
   });
 
   it('outcomes become reply fields', () => {

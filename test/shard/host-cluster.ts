@@ -109,9 +109,3 @@ export const text = (value: Uint8Array | undefined): string | undefined =>
 export function keyOf(host: MultiRaftHost, shardId: number, prefix = 'k'): string {
   for (let i = 0; ; i++) if (host.shardOf(`${prefix}${i}`) === shardId) return `${prefix}${i}`;
 }
-
-let seq = 0;
-/** Client id and a fresh sequence number for a test request. */
-export function tag(): { clientId: string; seq: number } {
-  return { clientId: 'test', seq: ++seq };
-}

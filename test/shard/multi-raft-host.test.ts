@@ -8,7 +8,6 @@ import {
   keyOf as keyOfShard,
   NODES,
   SHARDS,
-  tag,
   text,
   waitFor,
 } from './host-cluster.ts';
@@ -35,7 +34,7 @@ describe('multi-raft host over the in-memory network', () => {
     for (const shardId of SHARDS) {
       const leader = c.host(c.leaderOf(shardId) as string);
       const key = keyOf(c, shardId);
-      const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${shardId}`) });
+      const outcome = await leader.set({ op: 'set', key, value: bytes(`v${shardId}`) });
       expect(outcome).toMatchObject({ status: 'applied', count: 1 });
       const entry = await leader.get(key);
       expect(text(entry?.value)).toBe(`v${shardId}`);
@@ -49,14 +48,13 @@ describe('multi-raft host over the in-memory network', () => {
     await c.waitForLeaders();
     const leader = c.host(c.leaderOf(1) as string);
     const key = keyOf(c, 1);
-    const first = await leader.set({ op: 'set', ...tag(), key, value: bytes('a') });
+    const first = await leader.set({ op: 'set', key, value: bytes('a') });
     expect(first.status).toBe('applied');
-    const nx = await leader.set({ op: 'set', ...tag(), key, value: bytes('b'), condition: 'nx' });
+    const nx = await leader.set({ op: 'set', key, value: bytes('b'), condition: 'nx' });
     expect(nx).toEqual({ status: 'not-applied', reason: 'exists' });
     const other = keyOf(c, 1, 'missing');
     const xx = await leader.set({
       op: 'set',
-      ...tag(),
       key: other,
       value: bytes('b'),
       condition: 'xx',
@@ -65,7 +63,6 @@ describe('multi-raft host over the in-memory network', () => {
     const version = first.status === 'applied' ? first.version : 0;
     const badCas = await leader.set({
       op: 'set',
-      ...tag(),
       key,
       value: bytes('c'),
       ifVersion: version + 1000,
@@ -73,7 +70,6 @@ describe('multi-raft host over the in-memory network', () => {
     expect(badCas).toEqual({ status: 'not-applied', reason: 'version-mismatch' });
     const cas = await leader.set({
       op: 'set',
-      ...tag(),
       key,
       value: bytes('d'),
       ifVersion: version,
@@ -91,7 +87,7 @@ describe('multi-raft host over the in-memory network', () => {
     // The follower learns who leads from the leader's first append.
     await waitFor(() => follower.stats(2).leaderNode === leaderNode);
     const key = keyOf(c, 2);
-    const write = follower.set({ op: 'set', ...tag(), key, value: bytes('x') });
+    const write = follower.set({ op: 'set', key, value: bytes('x') });
     await expect(write).rejects.toBeInstanceOf(NotLeaderError);
     await expect(write).rejects.toMatchObject({ code: 'NOT_LEADER', leaderNode });
     await expect(follower.get(key)).rejects.toMatchObject({ code: 'NOT_LEADER', leaderNode });
@@ -109,11 +105,11 @@ describe('multi-raft host over the in-memory network', () => {
     // Keys sharing a hash tag share a shard.
     const hashTag = keyOf(c, 3, 'tag');
     // One write first, so the leader's own first entry is applied before counting.
-    await leader.set({ op: 'set', ...tag(), key: `{${hashTag}}`, value: bytes('') });
+    await leader.set({ op: 'set', key: `{${hashTag}}`, value: bytes('') });
     const before = leader.stats(3).appliedIndex;
     const outcomes = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        leader.set({ op: 'set', ...tag(), key: `{${hashTag}}${i}`, value: bytes(`${i}`) }),
+        leader.set({ op: 'set', key: `{${hashTag}}${i}`, value: bytes(`${i}`) }),
       ),
     );
     const versions = new Set(outcomes.map((o) => (o.status === 'applied' ? o.version : -1)));
@@ -133,7 +129,7 @@ describe('multi-raft host over the in-memory network', () => {
     // 120 entries of ~1 KiB: far fewer than the 10,000 between snapshots by count.
     const keys = Array.from({ length: 120 }, (_, i) => keyOf(c, 1, `kb${i}-`));
     for (const [i, key] of keys.entries())
-      await leader.set({ op: 'set', ...tag(), key, value: new Uint8Array(1024).fill(i) });
+      await leader.set({ op: 'set', key, value: new Uint8Array(1024).fill(i) });
     const applied = leader.stats(1).appliedIndex;
     for (const node of NODES) {
       const replica = c.host(node).replica(1);
@@ -155,9 +151,9 @@ describe('multi-raft host over the in-memory network', () => {
   it('gives no leader yet as a typed error before any election', async () => {
     const c = start({ electionTicks: 50 });
     const key = keyOf(c, 1);
-    await expect(
-      c.host('n1').set({ op: 'set', ...tag(), key, value: bytes('v') }),
-    ).rejects.toBeInstanceOf(NoLeaderError);
+    await expect(c.host('n1').set({ op: 'set', key, value: bytes('v') })).rejects.toBeInstanceOf(
+      NoLeaderError,
+    );
   });
 
   it('hides an expired key at once, and the leader deletes it on every replica', async () => {
@@ -166,8 +162,8 @@ describe('multi-raft host over the in-memory network', () => {
     const leader = c.host(c.leaderOf(1) as string);
     const shortLived = keyOf(c, 1, 'ttl');
     const kept = keyOf(c, 1, 'kept');
-    await leader.set({ op: 'set', ...tag(), key: shortLived, value: bytes('x'), px: 200 });
-    await leader.set({ op: 'set', ...tag(), key: kept, value: bytes('y') });
+    await leader.set({ op: 'set', key: shortLived, value: bytes('x'), px: 200 });
+    await leader.set({ op: 'set', key: kept, value: bytes('y') });
     expect(text((await leader.get(shortLived))?.value)).toBe('x');
     expect(await leader.ttl(shortLived)).toBeGreaterThan(0);
     expect(await leader.ttl(kept)).toBe(-1);
@@ -188,7 +184,7 @@ describe('multi-raft host over the in-memory network', () => {
     await c.waitForLeaders();
     const leader = c.host(c.leaderOf(2) as string);
     const key = keyOf(c, 2);
-    await leader.set({ op: 'set', ...tag(), key, value: bytes('shared') });
+    await leader.set({ op: 'set', key, value: bytes('shared') });
     const readIndex = vi.spyOn(leader.replica(2).node, 'readIndex');
     const values = await Promise.all(Array.from({ length: 20 }, () => leader.get(key)));
     expect(values.map((entry) => text(entry?.value))).toEqual(new Array(20).fill('shared'));
@@ -204,7 +200,6 @@ describe('multi-raft host over the in-memory network', () => {
         Array.from({ length: 5 }, (_, i) =>
           leader.set({
             op: 'set',
-            ...tag(),
             key: keyOf(c, 1, `evict${round}-${i}-`),
             value: new Uint8Array(100).fill(round),
           }),

@@ -9,7 +9,6 @@ import {
   keyOf,
   NODES,
   SHARDS,
-  tag,
   text,
   waitFor,
   waitUntilSilent,
@@ -38,9 +37,7 @@ describe('multi-raft host: failures', () => {
         expect(text((await leader.get(key))?.value)).toBe(value);
       }
       const key = keyOf(leader, shardId, 'after');
-      expect((await leader.set({ op: 'set', ...tag(), key, value: bytes('new') })).status).toBe(
-        'applied',
-      );
+      expect((await leader.set({ op: 'set', key, value: bytes('new') })).status).toBe('applied');
       expect(text((await leader.get(key))?.value)).toBe('new');
     }
   });
@@ -57,9 +54,9 @@ describe('multi-raft host: failures', () => {
     const leaderHost = c.host(c.leaderOf(1) as string);
     for (let i = 0; i < 60; i++) {
       const key = keyOf(leaderHost, 1, `snap${i % 25}-`);
-      await leaderHost.set({ op: 'set', ...tag(), key, value: bytes(`value ${i}`) });
+      await leaderHost.set({ op: 'set', key, value: bytes(`value ${i}`) });
     }
-    await leaderHost.del({ op: 'del', ...tag(), keys: [keyOf(leaderHost, 1, 'snap3-')] });
+    await leaderHost.del({ op: 'del', keys: [keyOf(leaderHost, 1, 'snap3-')] });
     const leaderStats = leaderHost.stats(1);
     expect(leaderStats.firstLogIndex).toBeGreaterThan(c.host(followerNode).stats(1).appliedIndex);
     c.network.healAll();
@@ -67,7 +64,6 @@ describe('multi-raft host: failures', () => {
     const during = Array.from({ length: 20 }, (_, i) =>
       leaderHost.set({
         op: 'set',
-        ...tag(),
         key: keyOf(leaderHost, 1, `snap${i}-`),
         value: bytes(`late ${i}`),
       }),
@@ -102,7 +98,6 @@ describe('multi-raft host: failures', () => {
       for (let i = 0; i < count; i++)
         await leader.set({
           op: 'set',
-          ...tag(),
           key: keyOf(leader, 1, `${prefix}${i % 40}-`),
           value,
         });
@@ -134,14 +129,14 @@ describe('multi-raft host: failures', () => {
     const key = keyOf(c.host(oldLeader), 1, 'lost');
     const lost = c
       .host(oldLeader)
-      .set({ op: 'set', ...tag(), key, value: bytes('never') })
+      .set({ op: 'set', key, value: bytes('never') })
       .then(
         (outcome) => outcome,
         (error: unknown) => error,
       );
     await waitFor(() => c.leaderOf(1, survivors) !== undefined);
     const newLeader = c.host(c.leaderOf(1, survivors) as string);
-    await newLeader.set({ op: 'set', ...tag(), key, value: bytes('kept') });
+    await newLeader.set({ op: 'set', key, value: bytes('kept') });
     c.network.healAll();
     expect(await lost).toBeInstanceOf(OutcomeUnknownError);
     await waitFor(
@@ -160,7 +155,6 @@ describe('multi-raft host: failures', () => {
     c.network.isolate(cutOff);
     const pending = host.set({
       op: 'set',
-      ...tag(),
       key: keyOf(host, 1, 'lost'),
       value: bytes('v'),
     });
@@ -195,9 +189,7 @@ describe('multi-raft host: failures', () => {
     for (const shardId of SHARDS) {
       const leader = c.host(c.leaderOf(shardId, survivors) as string);
       const key = keyOf(leader, shardId, 'handoff');
-      expect((await leader.set({ op: 'set', ...tag(), key, value: bytes('v') })).status).toBe(
-        'applied',
-      );
+      expect((await leader.set({ op: 'set', key, value: bytes('v') })).status).toBe('applied');
     }
   });
 
@@ -206,29 +198,47 @@ describe('multi-raft host: failures', () => {
     const c = cluster;
     await c.waitForLeaders();
     c.network.setDropRate(0.2);
-    const written = new Map<string, string>();
+    /** Sends `send` to the shard's leader until an answer comes (a lost one is retried). */
+    const untilAnswered = async (send: (host: MultiRaftHost) => Promise<Outcome>) => {
+      const deadline = performance.now() + 10_000;
+      while (performance.now() < deadline) {
+        const leader = c.leaderOf(1);
+        const outcome = leader ? await send(c.host(leader)).catch(() => undefined) : undefined;
+        if (outcome !== undefined) return outcome;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error('no answer within 10 s');
+    };
+    // Opening a session is safe to retry: a session nobody uses expires.
+    const opened = await untilAnswered((host) =>
+      host.openSession({ op: 'open-session', clientId: 'lossy' }, 1),
+    );
+    if (opened.status !== 'applied') throw new Error(`open: ${JSON.stringify(opened)}`);
+    const session = opened.count;
+    const written = new Map<string, { value: string; version: number }>();
     for (let i = 0; i < 30; i++) {
       const key = keyOf(c.host('n1'), 1, `lossy${i}-`);
-      // One identity per write: a retry after an unknown outcome applies at most once.
-      const request = { op: 'set' as const, ...tag(), key, value: bytes(`v${i}`) };
-      let outcome: Outcome | undefined;
-      const deadline = performance.now() + 10_000;
-      while (outcome === undefined && performance.now() < deadline) {
-        const leader = c.leaderOf(1);
-        outcome = leader
-          ? await c
-              .host(leader)
-              .set(request)
-              .catch(() => undefined)
-          : undefined;
-        if (outcome === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(outcome?.status).toBe('applied');
-      written.set(key, `v${i}`);
+      // NX under one write id, retried until answered, then sent again as a client whose
+      // answer was lost would: applied twice, it would answer "exists" the second time.
+      const writeId = { clientId: 'lossy', session, seq: i + 1, lowestPending: i + 1 };
+      const request = {
+        op: 'set' as const,
+        key,
+        value: bytes(`v${i}`),
+        condition: 'nx' as const,
+        writeId,
+      };
+      const outcome = await untilAnswered((host) => host.set(request));
+      expect(outcome.status).toBe('applied');
+      expect(await untilAnswered((host) => host.set(request))).toEqual(outcome);
+      written.set(key, { value: `v${i}`, version: (outcome as { version: number }).version });
     }
     c.network.setDropRate(0);
     const leader = c.host(c.leaderOf(1) as string);
-    for (const [key, value] of written) expect(text((await leader.get(key))?.value)).toBe(value);
+    for (const [key, { value, version }] of written) {
+      const entry = await leader.get(key);
+      expect({ value: text(entry?.value), version: entry?.version }).toEqual({ value, version });
+    }
     await waitFor(() =>
       NODES.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
     );
@@ -251,7 +261,7 @@ describe('multi-raft host: failures', () => {
     await waitUntilSilent(c, 1, leaderNode, lagging);
     const leader = c.host(leaderNode);
     for (let i = 0; i < 50; i++)
-      await leader.set({ op: 'set', ...tag(), key: `k${i % 30}`, value: bytes(`v${i}`) });
+      await leader.set({ op: 'set', key: `k${i % 30}`, value: bytes(`v${i}`) });
     c.network.healAll();
     await waitFor(() =>
       nodes.every((node) => c.host(node).stats(1).appliedIndex === leader.stats(1).appliedIndex),
@@ -353,7 +363,7 @@ async function writeToEveryShard(c: HostCluster, count: number): Promise<Map<str
     const leader = c.host(c.leaderOf(shardId) as string);
     for (let i = 0; i < count; i++) {
       const key = keyOf(leader, shardId, `s${shardId}-${i}-`);
-      const outcome = await leader.set({ op: 'set', ...tag(), key, value: bytes(`v${i}`) });
+      const outcome = await leader.set({ op: 'set', key, value: bytes(`v${i}`) });
       expect(outcome.status).toBe('applied');
       acknowledged.set(key, `v${i}`);
     }

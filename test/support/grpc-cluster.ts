@@ -51,7 +51,7 @@ export class GrpcCluster {
       ...founding,
       nodes: founding.nodes.map((n) => ({ ...n, address: this.addresses.get(n.nodeId) ?? '' })),
     });
-    let seq = 0;
+    const seq = 0;
     for (const [i, node] of this.names.entries()) {
       const server = new grpc.Server(PUBLIC_SERVER_OPTIONS);
       const transport = new TcpPeerTransport({ node, clusterId: 'test' });
@@ -70,7 +70,6 @@ export class GrpcCluster {
         {
           host,
           addressOf: (n) => this.addresses.get(n),
-          nextWriteId: () => ({ clientId: `server-${node}`, seq: ++seq }),
         },
         { map, host },
       );

@@ -1,6 +1,7 @@
 // A TCP proxy for one peer link, on loopback, that a test can stall: while stalled it reads
 // nothing either way, as a partition does to TCP (no byte lost, none delivered; the senders'
 // buffers fill), and connections made meanwhile stall too. Healed, everything flows again.
+// `stallReplies` stalls only what the target sends back: requests arrive, answers do not.
 import net from 'node:net';
 import { parseAddress } from '../../src/transport/shared-port.ts';
 
@@ -8,8 +9,11 @@ export class LinkProxy {
   readonly #server: net.Server;
   readonly #target: { host: string; port: number };
   readonly #sockets = new Set<net.Socket>();
+  /** The sockets to the target, whose bytes are the replies. */
+  readonly #upstreams = new Set<net.Socket>();
   #stalled = false;
   #accepted = 0;
+  #repliesStalled = false;
 
   private constructor(target: string) {
     this.#target = parseAddress(target);
@@ -37,8 +41,14 @@ export class LinkProxy {
     for (const socket of this.#sockets) socket.pause();
   }
 
+  stallReplies(): void {
+    this.#repliesStalled = true;
+    for (const socket of this.#upstreams) socket.pause();
+  }
+
   heal(): void {
     this.#stalled = false;
+    this.#repliesStalled = false;
     for (const socket of this.#sockets) socket.resume();
   }
 
@@ -50,6 +60,9 @@ export class LinkProxy {
   #relay(client: net.Socket): void {
     this.#accepted++;
     const upstream = net.connect(this.#target);
+    this.#upstreams.add(upstream);
+    upstream.once('close', () => this.#upstreams.delete(upstream));
+    if (this.#repliesStalled) upstream.pause();
     for (const [from, to] of [
       [client, upstream],
       [upstream, client],
