@@ -206,5 +206,7 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest
     role: s.role,
     voters: host.replica(shardId).node.voters,
     learners: host.replica(shardId).node.learners,
+    state: s.state,
+    failure: s.failure ?? '',
   };
 }

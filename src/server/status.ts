@@ -25,6 +25,8 @@ const STATUS_OF_CODE: Readonly<Record<string, grpc.status>> = {
   NO_LEADER: grpc.status.UNAVAILABLE,
   SHARD_OVERLOADED: grpc.status.UNAVAILABLE,
   NODE_NOT_READY: grpc.status.UNAVAILABLE,
+  // This node's replica of the shard failed and stopped: another replica serves.
+  REPLICA_FAILED: grpc.status.UNAVAILABLE,
   // A write that may or may not have applied: retry with the same write id.
   OUTCOME_UNKNOWN: grpc.status.UNKNOWN,
   // A record of a newer format than this build reads.

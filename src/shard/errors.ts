@@ -1,6 +1,7 @@
 // Errors of the multi-raft host. Each class has a stable `code` that the server maps to one
 // gRPC status (see proto/raftcache.proto): NOT_LEADER to FAILED_PRECONDITION with the
-// leader's address in metadata, NO_LEADER, SHARD_OVERLOADED and NODE_NOT_READY to UNAVAILABLE,
+// leader's address in metadata, NO_LEADER, SHARD_OVERLOADED, NODE_NOT_READY and
+// REPLICA_FAILED to UNAVAILABLE,
 // OUTCOME_UNKNOWN to UNKNOWN, UNKNOWN_SHARD and CROSS_SHARD to INVALID_ARGUMENT.
 
 export class ShardError extends Error {
@@ -81,6 +82,23 @@ export class CrossShardError extends ShardError {
 export class HostClosedError extends ShardError {
   constructor(shardId: number) {
     super('HOST_CLOSED', shardId, `the host of shard ${shardId} is shutting down`);
+  }
+}
+
+/**
+ * This node's replica of the shard failed (an invariant broke inside it) and stopped; the
+ * shard's other replicas serve on: ask them (a refreshed cluster map names its leader).
+ */
+export class ReplicaFailedError extends ShardError {
+  readonly replicaId: number;
+
+  constructor(shardId: number, replicaId: number, reason: string) {
+    super(
+      'REPLICA_FAILED',
+      shardId,
+      `replica ${replicaId} of shard ${shardId} on this node has failed (${reason}); ask another replica`,
+    );
+    this.replicaId = replicaId;
   }
 }
 
