@@ -140,6 +140,8 @@ export class Replica {
   #store: CacheStore;
   readonly #proposals: ProposalTracker;
   #writes: QueuedWrite[] = [];
+  /** The writes being proposed now: a failure part way leaves some of them untracked. */
+  #proposing: readonly QueuedWrite[] = [];
   #linearizableReads: QueuedRead[] = [];
   #leaseReads: QueuedRead[] = [];
   #readContext = 0;
@@ -419,7 +421,9 @@ export class Replica {
 
   /** Fails the writes not yet proposed and every read waiting. */
   #failWaiting(error: Error): void {
-    for (const { waiter } of this.#writes) waiter.reject(error);
+    // Those already settled (tracked, then answered) stay as they are: a promise settles once.
+    for (const { waiter } of [...this.#proposing, ...this.#writes]) waiter.reject(error);
+    this.#proposing = [];
     const reads = [
       ...this.#linearizableReads,
       ...this.#leaseReads,
@@ -613,6 +617,7 @@ export class Replica {
     if (this.#writes.length === 0) return;
     const writes = this.#writes;
     this.#writes = [];
+    this.#proposing = writes;
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < writes.length; i++) {
@@ -623,6 +628,7 @@ export class Replica {
         bytes = 0;
       }
     }
+    this.#proposing = [];
   }
 
   /** Proposes one entry holding `writes`, planned against the entries still in flight. */
