@@ -370,6 +370,16 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     return this.#ownPort?.port ?? 0;
   }
 
+  /** Bytes held now for frames still arriving, over all connections from peers. */
+  get readingBytes(): number {
+    return this.#reading.usedBytes;
+  }
+
+  /** Connections from peers open now. */
+  get acceptedConnections(): number {
+    return this.#accepted;
+  }
+
   /** Joins the transport to its cluster: from now on it opens links and accepts the cluster's. */
   setClusterId(clusterId: string): void {
     this.#clusterId = clusterId;
