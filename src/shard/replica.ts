@@ -204,6 +204,11 @@ export class Replica {
     return this.#failure === undefined && this.node.softState().role === 'leader';
   }
 
+  /** Messages from peers dropped as bad, and snapshot transfers that failed. */
+  get faults(): number {
+    return this.#warnings?.total ?? 0;
+  }
+
   get failed(): boolean {
     return this.#failure !== undefined;
   }

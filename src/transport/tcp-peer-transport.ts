@@ -375,6 +375,13 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     return this.#reading.usedBytes;
   }
 
+  /** Messages from peers dropped as bad, and connections closed or refused for a fault. */
+  get faults(): number {
+    let total = this.#strangers.warnings.total;
+    for (const log of this.#peerLogs.values()) total += log.warnings.total;
+    return total;
+  }
+
   /** Connections from peers open now. */
   get acceptedConnections(): number {
     return this.#accepted;

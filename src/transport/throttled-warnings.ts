@@ -12,6 +12,8 @@ export class ThrottledWarnings {
   readonly #clock: () => number;
   #lastAt = Number.NEGATIVE_INFINITY;
   #suppressed = 0;
+  /** Warnings asked for, logged or not. */
+  total = 0;
 
   constructor(logger: Logger, intervalMs = INTERVAL_MS, clock = () => performance.now()) {
     this.logger = logger;
@@ -21,6 +23,7 @@ export class ThrottledWarnings {
 
   /** Logs at warn, unless one was logged less than an interval ago (then it is counted). */
   warn(fields: Record<string, unknown>, message: string): void {
+    this.total++;
     const now = this.#clock();
     if (now - this.#lastAt < this.#intervalMs) {
       this.#suppressed++;

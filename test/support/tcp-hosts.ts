@@ -151,12 +151,31 @@ export const TYPE_CODE = {
 export class ForgedLink {
   readonly socket: net.Socket;
   closed = false;
+  /** Bytes the other side sent (its pongs, or why it refused). */
+  receivedBytes = 0;
+  #pings = 0;
 
   constructor(socket: net.Socket) {
     this.socket = socket;
+    // Pongs and refusals are counted and dropped: an unread stream never sees its end.
+    socket.on('data', (chunk: Buffer) => {
+      this.receivedBytes += chunk.length;
+    });
     socket.once('close', () => {
       this.closed = true;
     });
+  }
+
+  /**
+   * Sends a ping and waits for the pong, or for the link to close: frames are read in
+   * order, so then every frame sent before it has been handled.
+   */
+  async settled(): Promise<void> {
+    this.#pings++;
+    this.frame(FrameKind.ping, new Uint8Array(0));
+    // A pong is 5 bytes; the hello's came first.
+    const expected = 5 * (1 + this.#pings);
+    await until(() => (this.closed || this.receivedBytes >= expected ? true : undefined));
   }
 
   frame(kind: FrameKind, payload: Uint8Array): void {
