@@ -36,6 +36,8 @@ export const STATUS_OF_CODE: Readonly<Record<ErrorCode, grpc.status>> = {
   NODE_NOT_READY: grpc.status.UNAVAILABLE,
   HOST_CLOSED: grpc.status.UNAVAILABLE,
   STALENESS_EXCEEDED: grpc.status.UNAVAILABLE,
+  // This node's replica of the shard failed and stopped: another replica serves.
+  REPLICA_FAILED: grpc.status.UNAVAILABLE,
   // A write that reached the log and may or may not have applied: retry with the same write id.
   OUTCOME_UNKNOWN: grpc.status.UNKNOWN,
   // The write's session is gone (expired, or never opened): it did not apply; open a new one.

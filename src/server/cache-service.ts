@@ -250,5 +250,7 @@ export function shardStatsReply(host: MultiRaftHost, shardId: number, withDigest
       failures: s.policyHealth.failures,
       slow_victim_walks: s.policyHealth.slowWalks,
     },
+    state: s.state,
+    failure: s.failure ?? '',
   };
 }

@@ -42,6 +42,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     node: config.nodeId,
     peers: founders,
     overrides: new Map(config.peerAddresses.map((link) => link.split('=') as [string, string])),
+    logger,
   });
   const host = new MultiRaftHost({
     node: config.nodeId,
@@ -54,6 +55,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     electionTicks: config.electionTicks,
     heartbeatTicks: config.heartbeatTicks,
     leaseDriftMarginMs: config.leaseDriftMarginMs,
+    logger,
   });
   // Unique per process: a restarted node is told from its earlier life.
   const incarnationTag = `${config.nodeId}-${randomInt(2 ** 31).toString(36)}`;
@@ -85,7 +87,11 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     },
     { map: () => membership.map, leaderHints: () => membership.leaders(), host },
   );
-  const listener = await SharedPort.listen(config.listen, { grpc: server, peers: transport });
+  const listener = await SharedPort.listen(
+    config.listen,
+    { grpc: server, peers: transport },
+    { logger },
+  );
   logger.info({ node: config.nodeId, listen: config.listen }, 'node listening');
   const stopWatch = watchLoopDelay({
     logger,

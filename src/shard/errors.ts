@@ -1,7 +1,7 @@
 // Errors of the multi-raft host. Each class has a stable `code` that the server maps to one
 // gRPC status (src/protocol/status.ts, as proto/raftcache.proto documents): NOT_LEADER to
 // FAILED_PRECONDITION with the leader's address in metadata; NO_LEADER, SHARD_OVERLOADED,
-// NODE_NOT_READY, HOST_CLOSED and STALENESS_EXCEEDED to UNAVAILABLE; OUTCOME_UNKNOWN to
+// NODE_NOT_READY, HOST_CLOSED, STALENESS_EXCEEDED and REPLICA_FAILED to UNAVAILABLE; OUTCOME_UNKNOWN to
 // UNKNOWN; UNKNOWN_SHARD and CROSS_SHARD to INVALID_ARGUMENT.
 
 /** Every code a `ShardError` may carry: a closed set, each mapped to one gRPC status. */
@@ -14,7 +14,8 @@ export type ShardErrorCode =
   | 'CROSS_SHARD'
   | 'HOST_CLOSED'
   | 'NODE_NOT_READY'
-  | 'STALENESS_EXCEEDED';
+  | 'STALENESS_EXCEEDED'
+  | 'REPLICA_FAILED';
 
 export class ShardError extends Error {
   readonly code: ShardErrorCode;
@@ -112,6 +113,23 @@ export class StalenessExceededError extends ShardError {
       shardId,
       `this replica of shard ${shardId} last heard from its leader ${Math.round(sinceLeaderContactMs)} ms ago, more than the ${maxStalenessMs} ms the read allows`,
     );
+  }
+}
+
+/**
+ * This node's replica of the shard failed (an invariant broke inside it) and stopped; the
+ * shard's other replicas serve on: ask them (a refreshed cluster map names its leader).
+ */
+export class ReplicaFailedError extends ShardError {
+  readonly replicaId: number;
+
+  constructor(shardId: number, replicaId: number, reason: string) {
+    super(
+      'REPLICA_FAILED',
+      shardId,
+      `replica ${replicaId} of shard ${shardId} on this node has failed (${reason}); ask another replica`,
+    );
+    this.replicaId = replicaId;
   }
 }
 

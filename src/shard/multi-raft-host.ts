@@ -4,6 +4,7 @@
 // send. It also answers the small request API the server calls: writes and reads by shard
 // (or by key, routed to its slot's shard), each a promise of an outcome or a typed error.
 
+import { type Logger, pino } from 'pino';
 import {
   type CacheStore,
   type CommandLimits,
@@ -81,6 +82,8 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   /** Soft limit on one proposed entry's payload (default 1 MiB). */
   readonly maxEntryBytes?: number;
   readonly limits?: Partial<Omit<CommandLimits, 'capacityBytes'>>;
+  /** Failed replicas at error, dropped messages and failed snapshots at warn; silent if none. */
+  readonly logger?: Logger;
 }
 
 export interface ReadOptions {
@@ -133,6 +136,7 @@ export class MultiRaftHost {
   #ticks = 0;
   #turn: NodeJS.Immediate | undefined;
   #closed = false;
+  readonly #logger: Logger;
 
   constructor(options: MultiRaftHostOptions) {
     this.node = options.node;
@@ -145,6 +149,7 @@ export class MultiRaftHost {
     };
     this.#tickMs = options.tickMs ?? 10;
     this.#clock = options.clock;
+    this.#logger = (options.logger ?? pino({ level: 'silent' })).child({ node: options.node });
     if (options.placement !== undefined) {
       this.applyPlacement({
         shards: options.placement,
@@ -154,9 +159,9 @@ export class MultiRaftHost {
         founding: true,
       });
     }
-    this.#transport.onReceive((_from, batch) => this.#receive(batch));
-    this.#transport.onSnapshot(async (_from, transfer) =>
-      this.#replica(transfer.shardId).receiveSnapshot(transfer),
+    this.#transport.onReceive((from, batch) => this.#receive(from, batch));
+    this.#transport.onSnapshot(async (from, transfer) =>
+      this.#replica(transfer.shardId).receiveSnapshot(transfer, from),
     );
     this.#transport.onUnreachable((peer, shardIds) => this.#unreachable(peer, shardIds));
     // setInterval never runs missed ticks after a stall: a burst of ticks would run a
@@ -289,7 +294,10 @@ export class MultiRaftHost {
         best = score;
       }
     }
-    const result = to === NONE ? 'not-a-voter' : replica.node.transferLeadership(to);
+    const result =
+      to === NONE
+        ? 'not-a-voter'
+        : replica.guard(() => replica.node.transferLeadership(to), 'not-leader' as const);
     this.#wake();
     return result;
   }
@@ -364,6 +372,8 @@ export class MultiRaftHost {
         return this.#transport.sendSnapshot(peer, transfer);
       },
       wake: () => this.#wake(),
+      // Made once per replica: every line it logs names its shard and replica.
+      logger: this.#logger.child({ shard: shardId, replica: replicaId }),
     });
   }
 
@@ -382,10 +392,15 @@ export class MultiRaftHost {
     for (const replica of this.#replicas.values()) {
       if (!replica.isLeader) continue;
       const nodes = this.#nodes.get(replica.shardId);
-      const change = nextConfChange(replica.node, this.#desired.get(replica.shardId) ?? [], (id) =>
-        nodes?.get(id),
+      const change = replica.guard(
+        () =>
+          nextConfChange(replica.node, this.#desired.get(replica.shardId) ?? [], (id) =>
+            nodes?.get(id),
+          ),
+        undefined,
       );
-      if (change !== undefined) replica.node.proposeConfChange(change);
+      if (change !== undefined)
+        replica.guard(() => replica.node.proposeConfChange(change), undefined);
     }
   }
 
@@ -478,9 +493,15 @@ export class MultiRaftHost {
     if (more) this.#wake();
   }
 
-  #receive(batch: readonly ShardMessage[]): void {
+  /** Messages from node `from`; each replica checks that the sender is where it belongs. */
+  #receive(from: NodeName, batch: readonly ShardMessage[]): void {
     if (this.#closed) return;
-    for (const { shardId, message } of batch) this.#replicas.get(shardId)?.step(message);
+    for (const { shardId, message } of batch) {
+      const replica = this.#replicas.get(shardId);
+      if (replica !== undefined) replica.step(message, from);
+      // A shard just moved away, or one this node is about to host: routine, raft resends.
+      else this.#logger.debug({ shardId, from }, 'a message for a shard not hosted here');
+    }
     this.#wake();
   }
 

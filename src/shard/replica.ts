@@ -5,6 +5,7 @@
 // writes of a turn become one log entry (or a few, each at most `maxEntryBytes`), the
 // linearizable reads of a turn share one ReadIndex round, and the lease reads another.
 
+import type { Logger } from 'pino';
 import {
   type ApplyResult,
   beginSnapshot,
@@ -21,15 +22,18 @@ import {
 } from '../cache/index.ts';
 import { invariant } from '../raft/invariant.ts';
 import { entrySize, MemoryLogStorage } from '../raft/log-storage.ts';
+import { messageProblemFor } from '../raft/message-validation.ts';
 import { RaftNode } from '../raft/raft.ts';
 import type { RandomSource } from '../raft/random.ts';
 import type { Ready } from '../raft/ready.ts';
 import { type Message, NONE, type NodeId, type Role } from '../raft/types.ts';
+import { ThrottledWarnings } from '../transport/throttled-warnings.ts';
 import type { SnapshotTransfer } from '../transport/transport.ts';
 import {
   HostClosedError,
   NoLeaderError,
   NotLeaderError,
+  ReplicaFailedError,
   type ShardError,
   ShardOverloadedError,
 } from './errors.ts';
@@ -85,7 +89,12 @@ export interface ReplicaOptions extends ReplicaTimings {
   readonly sendSnapshot: (to: NodeId, transfer: SnapshotTransfer) => Promise<void>;
   /** Asks the host for a turn (something is pending). */
   readonly wake: () => void;
+  /** This replica's logger (the host's child for its shard and replica id); silent if none. */
+  readonly logger?: Logger;
 }
+
+/** `running`, or `failed`: an invariant broke inside it, and it stopped (see `Replica`). */
+export type ReplicaState = 'running' | 'failed';
 
 export interface ReplicaStats extends CacheStats {
   shardId: number;
@@ -100,6 +109,9 @@ export interface ReplicaStats extends CacheStats {
   snapshotsInstalled: number;
   /** Monotonic ms since a leader was last heard from (0 on the leader): a stale read's bound. */
   sinceLeaderContactMs: number;
+  state: ReplicaState;
+  /** Why it failed (the broken invariant), when it did. */
+  failure: string | undefined;
 }
 
 interface QueuedWrite {
@@ -112,6 +124,13 @@ interface QueuedRead {
   fail(error: Error): void;
 }
 
+/**
+ * A replica whose work throws (a broken invariant: a bug, or state a message should never
+ * have produced) is failed rather than left to take the process down: it stops ticking,
+ * stepping and applying, its writes already in the log are answered as of unknown outcome and
+ * everything else it holds as `REPLICA_FAILED`, and its stats say why. The node's other
+ * replicas serve on; the shard's other replicas go on without it.
+ */
 export class Replica {
   readonly shardId: number;
   readonly replicaId: NodeId;
@@ -121,6 +140,8 @@ export class Replica {
   #store: CacheStore;
   readonly #proposals: ProposalTracker;
   #writes: QueuedWrite[] = [];
+  /** The writes being proposed now: a failure part way leaves some of them untracked. */
+  #proposing: readonly QueuedWrite[] = [];
   #linearizableReads: QueuedRead[] = [];
   #leaseReads: QueuedRead[] = [];
   #readContext = 0;
@@ -142,9 +163,14 @@ export class Replica {
   #ledAt = 0;
   readonly #abandonAfterMs: number;
   #closed = false;
+  #failure: string | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #warnings: ThrottledWarnings | undefined;
 
   constructor(options: ReplicaOptions) {
     this.#options = options;
+    this.#logger = options.logger;
+    this.#warnings = options.logger && new ThrottledWarnings(options.logger);
     this.shardId = options.shardId;
     this.replicaId = options.replicaId;
     this.#proposals = new ProposalTracker(options.shardId);
@@ -175,7 +201,16 @@ export class Replica {
   }
 
   get isLeader(): boolean {
-    return this.node.softState().role === 'leader';
+    return this.#failure === undefined && this.node.softState().role === 'leader';
+  }
+
+  /** Messages from peers dropped as bad, and snapshot transfers that failed. */
+  get faults(): number {
+    return this.#warnings?.total ?? 0;
+  }
+
+  get failed(): boolean {
+    return this.#failure !== undefined;
   }
 
   /** Requests queued and not yet handed to the core: the host owes this replica a turn. */
@@ -190,6 +225,8 @@ export class Replica {
   write(request: CommandRequest): Promise<Outcome> {
     const { promise, resolve, reject } = Promise.withResolvers<Outcome>();
     if (this.#closed) reject(new HostClosedError(this.shardId));
+    else if (this.#failure !== undefined)
+      reject(new ReplicaFailedError(this.shardId, this.replicaId, this.#failure));
     else {
       this.#writes.push({ request, waiter: { resolve, reject } });
       this.#options.wake();
@@ -205,6 +242,8 @@ export class Replica {
       fail: reject,
     };
     if (this.#closed) reject(new HostClosedError(this.shardId));
+    else if (this.#failure !== undefined)
+      reject(new ReplicaFailedError(this.shardId, this.replicaId, this.#failure));
     else if (consistency === 'stale') read.serve(this.#store, this.#options.now());
     else {
       (consistency === 'lease' ? this.#leaseReads : this.#linearizableReads).push(read);
@@ -214,7 +253,8 @@ export class Replica {
   }
 
   stats(): ReplicaStats {
-    const soft = this.node.softState();
+    // A failed replica leads nothing and knows no leader, whatever its core last said.
+    const soft = this.#failure === undefined ? this.node.softState() : FAILED_SOFT_STATE;
     return {
       ...this.#store.stats(),
       shardId: this.shardId,
@@ -229,12 +269,45 @@ export class Replica {
       snapshotsInstalled: this.#snapshotsInstalled,
       sinceLeaderContactMs:
         soft.role === 'leader' ? 0 : this.#options.monotonic() - this.#lastLeaderContact,
+      state: this.#failure === undefined ? 'running' : 'failed',
+      failure: this.#failure,
     };
+  }
+
+  /**
+   * Runs `work` on this replica (the host's calls into its core go through here): what it
+   * throws fails the replica, and `fallback` is returned instead. A failed replica does no work.
+   */
+  guard<T>(work: () => T, fallback: T): T {
+    if (this.#failure !== undefined || this.#closed) return fallback;
+    try {
+      return work();
+    } catch (error) {
+      this.#fail(error);
+      return fallback;
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.#failure = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.#logger?.error(
+      { err: error },
+      'replica failed: it stops here, and the node serves its other shards',
+    );
+    this.#outgoing?.close();
+    this.#outgoing = undefined;
+    // Writes in the log may still commit through the other replicas: their outcome is unknown.
+    this.#proposals.abandon('its replica failed before it applied');
+    this.#failWaiting(new ReplicaFailedError(this.shardId, this.replicaId, this.#failure));
   }
 
   // ---- Driven by the host.
 
   tick(): void {
+    this.guard(() => this.#tick(), undefined);
+  }
+
+  #tick(): void {
     this.node.tick();
     this.#abandonStaleProposals();
     if (++this.#ticksSinceExpiry >= this.#options.expiryEveryTicks) {
@@ -256,7 +329,33 @@ export class Replica {
       this.#proposals.abandon('its replica lost its leadership');
   }
 
-  step(message: Message): void {
+  /**
+   * Steps a message from a peer, sent by node `sender` (checked against the replica it names,
+   * when given). One that no correct peer sends is dropped, and logged.
+   */
+  step(message: Message, sender?: string): void {
+    this.guard(() => {
+      const problem = this.#problemWith(message, sender);
+      if (problem === undefined) this.#step(message);
+      else if (problem !== IGNORED) this.#warnings?.warn({ problem }, 'dropped a bad raft message');
+    }, undefined);
+  }
+
+  /** Why `message` is not stepped: a reason to log, `IGNORED`, or undefined to step it. */
+  #problemWith(message: Message, sender: string | undefined): string | undefined {
+    if (message.type === 'snap') return 'a snap without its data';
+    // Proposals are refused on followers, never forwarded: a peer has none to send.
+    if (message.type === 'prop') return 'a proposal from a peer';
+    if (sender !== undefined) {
+      const node = this.#options.nodeOf(message.from);
+      // A replica this node has not heard of yet (its placement is on the way) is no fault.
+      if (node === undefined) return IGNORED;
+      if (node !== sender) return `replica ${message.from} is on ${node}, not ${sender}`;
+    }
+    return messageProblemFor(message, this.node.log.lastIndex());
+  }
+
+  #step(message: Message): void {
     if (message.type === 'app' || message.type === 'heartbeat' || message.type === 'snap')
       this.#lastLeaderContact = this.#options.monotonic();
     this.node.step(message);
@@ -264,7 +363,7 @@ export class Replica {
 
   /** The host could not deliver messages to `to`. */
   reportUnreachable(to: NodeId): void {
-    this.node.reportUnreachable(to);
+    this.guard(() => this.node.reportUnreachable(to), undefined);
   }
 
   /**
@@ -272,6 +371,10 @@ export class Replica {
    * passing its messages (but `snap`, streamed apart) to `send`. True if more remains.
    */
   processReady(send: (message: Message) => void): boolean {
+    return this.guard(() => this.#processReady(send), false);
+  }
+
+  #processReady(send: (message: Message) => void): boolean {
     this.#flushWrites();
     this.#flushReads();
     if (!this.node.hasReady()) return false;
@@ -279,23 +382,36 @@ export class Replica {
     return this.node.hasReady();
   }
 
-  /** A snapshot is streaming in from the leader: restore a store from it, then step its `snap`. */
-  async receiveSnapshot(transfer: SnapshotTransfer): Promise<void> {
+  /**
+   * A snapshot is streaming in from the leader (on node `sender`, when given): restore a store
+   * from it, then step its `snap`. Data that is not the snapshot it claims is refused.
+   */
+  async receiveSnapshot(transfer: SnapshotTransfer, sender?: string): Promise<void> {
+    if (this.#failure !== undefined)
+      throw new ReplicaFailedError(this.shardId, this.replicaId, this.#failure);
+    const { message } = transfer;
+    const node = this.#options.nodeOf(message.from);
+    if (sender !== undefined && node !== sender)
+      throw new Error(`snapshot from replica ${message.from}, which is not on ${sender}`);
+    if (message.snapshot?.index !== transfer.snapshot.index)
+      throw new Error('the snap message names another snapshot than its transfer');
     const restorer = new SnapshotRestorer({ policy: this.#options.policy?.(this.shardId) });
     for await (const chunk of transfer.chunks) restorer.push(chunk);
     const store = restorer.finish();
-    invariant(
-      store.appliedIndex === transfer.snapshot.index,
-      `snapshot data at ${store.appliedIndex} for a snapshot at ${transfer.snapshot.index}`,
-    );
+    if (store.appliedIndex !== transfer.snapshot.index)
+      throw new Error(
+        `snapshot data at ${store.appliedIndex} for a snapshot at ${transfer.snapshot.index}`,
+      );
     if (this.#closed) return;
-    // Kept only if the core takes the snapshot: a stale one refused while an accepted one
-    // waits for its `Ready` must not take that one's place.
-    const waiting = this.#incoming;
-    this.#incoming = store;
-    this.step(transfer.message);
-    if (this.node.log.pendingSnapshot()?.index !== transfer.snapshot.index)
-      this.#incoming = waiting;
+    this.guard(() => {
+      // Kept only if the core takes the snapshot: a stale one refused while an accepted one
+      // waits for its `Ready` must not take that one's place.
+      const waiting = this.#incoming;
+      this.#incoming = store;
+      this.#step(message);
+      if (this.node.log.pendingSnapshot()?.index !== transfer.snapshot.index)
+        this.#incoming = waiting;
+    }, undefined);
     this.#options.wake();
   }
 
@@ -306,7 +422,14 @@ export class Replica {
     // Proposed writes reached the log and may yet apply; queued ones never will.
     this.#proposals.abandon('its replica closed before it applied');
     const error = new HostClosedError(this.shardId);
-    for (const { waiter } of this.#writes) waiter.reject(error);
+    this.#failWaiting(error);
+  }
+
+  /** Fails the writes not yet proposed and every read waiting. */
+  #failWaiting(error: Error): void {
+    // Those already settled (tracked, then answered) stay as they are: a promise settles once.
+    for (const { waiter } of [...this.#proposing, ...this.#writes]) waiter.reject(error);
+    this.#proposing = [];
     const reads = [
       ...this.#linearizableReads,
       ...this.#leaseReads,
@@ -474,7 +597,13 @@ export class Replica {
       })
       .then(
         () => 'done' as const,
-        () => 'failed' as const,
+        (error: Error) => {
+          this.#warnings?.warn(
+            { to: message.to, reason: error.message },
+            'snapshot transfer failed; it is retried',
+          );
+          return 'failed' as const;
+        },
       )
       .then((outcome) => {
         stream.close();
@@ -484,8 +613,7 @@ export class Replica {
   }
 
   #reportSnapshot(to: NodeId, outcome: 'done' | 'failed'): void {
-    if (this.#closed) return;
-    this.node.reportSnapshot(to, outcome);
+    this.guard(() => this.node.reportSnapshot(to, outcome), undefined);
     this.#options.wake();
   }
 
@@ -495,6 +623,7 @@ export class Replica {
     if (this.#writes.length === 0) return;
     const writes = this.#writes;
     this.#writes = [];
+    this.#proposing = writes;
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < writes.length; i++) {
@@ -505,6 +634,7 @@ export class Replica {
         bytes = 0;
       }
     }
+    this.#proposing = [];
   }
 
   /** Proposes one entry holding `writes`, planned against the entries still in flight. */
@@ -577,6 +707,12 @@ export class Replica {
     return new NotLeaderError(this.shardId, lead, this.#options.nodeOf(lead));
   }
 }
+
+/** What a failed replica reports of its role. */
+const FAILED_SOFT_STATE = { lead: NONE, role: 'follower' } as const;
+
+/** A message dropped without a word: its cause is routine, not a fault. */
+const IGNORED = '';
 
 /** Rough payload bytes of a request, to cut a turn's writes into entries of bounded size. */
 function requestBytes(request: CommandRequest): number {

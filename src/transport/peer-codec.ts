@@ -94,29 +94,48 @@ export function encodeFrame(batch: readonly ShardMessage[]): Uint8Array {
   return frame;
 }
 
+/** The most messages one frame may hold. */
+export const MAX_MESSAGES_PER_FRAME = 1 << 16;
+
+/**
+ * The messages of a frame. A frame that is not a list of message tuples (another version,
+ * undecodable bytes, a field of the wrong kind where the tuple's shape depends on it) is
+ * refused whole with `PeerFrameError`; the values inside well-formed tuples are for
+ * `messageProblem` to judge.
+ */
 export function decodeFrame(frame: Uint8Array): ShardMessage[] {
   if (frame.length === 0 || frame[0] !== PEER_FRAME_VERSION) {
     throw new PeerFrameError(`peer frame version ${frame[0]} is not ${PEER_FRAME_VERSION}`);
   }
-  let tuples: MessageTuple[];
+  let tuples: unknown;
   try {
-    tuples = unpackr.unpack(frame.subarray(1)) as MessageTuple[];
+    tuples = unpackr.unpack(frame.subarray(1));
   } catch (error) {
     throw new PeerFrameError(`undecodable peer frame: ${(error as Error).message}`);
   }
   if (!Array.isArray(tuples)) throw new PeerFrameError('a peer frame holds a list of messages');
+  if (tuples.length > MAX_MESSAGES_PER_FRAME)
+    throw new PeerFrameError(`a peer frame of ${tuples.length} messages`);
   return tuples.map(toShardMessage);
 }
 
-function toShardMessage(t: MessageTuple): ShardMessage {
-  const type = MESSAGE_TYPES[t[1]];
-  if (!Array.isArray(t) || t.length !== 13 || type === undefined) {
+function toShardMessage(t: unknown): ShardMessage {
+  if (!Array.isArray(t) || t.length !== 13) {
     throw new PeerFrameError('malformed message in a peer frame');
   }
-  const entries = t[11].map(([term, index, entryType, data]): Entry => {
-    const kind = ENTRY_TYPES[entryType];
+  const tuple = t as MessageTuple;
+  const code = tuple[1];
+  // An index into the list, never a property name: a code `constructor` is no type.
+  const type = Number.isInteger(code) ? MESSAGE_TYPES[code] : undefined;
+  if (type === undefined) throw new PeerFrameError(`unknown message type ${String(code)}`);
+  if (!Array.isArray(tuple[11])) throw new PeerFrameError('message entries are not a list');
+  const entries = tuple[11].map((e: unknown): Entry => {
+    if (!Array.isArray(e) || e.length !== 4) throw new PeerFrameError('malformed entry');
+    const [term, index, entryType, data] = e as EntryTuple;
+    const kind = Number.isInteger(entryType) ? ENTRY_TYPES[entryType] : undefined;
     if (kind === undefined)
-      throw new PeerFrameError(`unknown entry type ${entryType} in a peer frame`);
+      throw new PeerFrameError(`unknown entry type ${String(entryType)} in a peer frame`);
+    if (!(data instanceof Uint8Array)) throw new PeerFrameError('an entry without bytes');
     // msgpackr hands out Buffers; a plain view keeps both transports' entries alike.
     return {
       term,
@@ -125,26 +144,62 @@ function toShardMessage(t: MessageTuple): ShardMessage {
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     };
   });
-  const snapshot: SnapshotMeta | undefined = t[12]
+  const meta = tuple[12];
+  if (meta !== null && (!Array.isArray(meta) || meta.length !== 4))
+    throw new PeerFrameError('malformed snapshot in a peer frame');
+  const snapshot: SnapshotMeta | undefined = meta
     ? {
-        index: t[12][0],
-        term: t[12][1],
-        conf: { voters: t[12][2], learners: t[12][3] } satisfies ConfState,
+        index: meta[0],
+        term: meta[1],
+        conf: { voters: meta[2], learners: meta[3] } satisfies ConfState,
       }
     : undefined;
   const m: Message = message({
     type,
-    from: t[2],
-    to: t[3],
-    term: t[4],
-    logTerm: t[5],
-    index: t[6],
-    commit: t[7],
-    reject: t[8],
-    rejectHint: t[9],
-    context: t[10],
+    from: tuple[2],
+    to: tuple[3],
+    term: tuple[4],
+    logTerm: tuple[5],
+    index: tuple[6],
+    commit: tuple[7],
+    reject: tuple[8],
+    rejectHint: tuple[9],
+    context: tuple[10],
     entries,
     snapshot,
   });
-  return { shardId: t[0], message: m };
+  return { shardId: tuple[0], message: m };
+}
+
+/** About the bytes a message takes in a frame: its entries' data, and a little for the rest. */
+function estimatedBytes(m: Message): number {
+  let bytes = 64;
+  for (const entry of m.entries) bytes += entry.data.byteLength + 24;
+  return bytes;
+}
+
+/**
+ * `batch` in runs of at most about `targetBytes` each (a larger message goes alone), so
+ * that every frame stays well within what the receiver takes. Most batches stay whole.
+ */
+export function splitBatch(
+  batch: readonly ShardMessage[],
+  targetBytes: number,
+): (readonly ShardMessage[])[] {
+  const parts: ShardMessage[][] = [];
+  let part: ShardMessage[] = [];
+  let bytes = 0;
+  for (const item of batch) {
+    const size = estimatedBytes(item.message);
+    if (part.length > 0 && bytes + size > targetBytes) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(item);
+    bytes += size;
+  }
+  if (parts.length === 0) return [batch];
+  parts.push(part);
+  return parts;
 }

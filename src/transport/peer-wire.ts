@@ -34,10 +34,58 @@ export interface Hello {
   readonly purpose: LinkPurpose;
 }
 
-/** Snapshot chunks and large batches stay well under this. */
-export const MAX_FRAME_BYTES = 64 << 20;
-/** A hello is small: a connection not yet known to be a peer may buffer no more. */
+/**
+ * The largest payload of each frame kind. A raft batch frame is cut by its sender to a few
+ * MiB (one append carries at most about 1 MiB of entries, one entry always); a snapshot chunk
+ * is about 1 MiB of entries, but the header chunk carries the shard's deduplication table.
+ * The control frames carry nothing, or a short reason.
+ */
 export const MAX_HELLO_BYTES = 4 << 10;
+export const MAX_BATCH_FRAME_BYTES = 16 << 20;
+export const MAX_CHUNK_FRAME_BYTES = 16 << 20;
+export const MAX_REASON_BYTES = 4 << 10;
+/** No frame of any kind is larger. */
+export const MAX_FRAME_BYTES = Math.max(MAX_BATCH_FRAME_BYTES, MAX_CHUNK_FRAME_BYTES);
+
+/** The frame kinds a connection may receive now, each with its largest payload. */
+export type FrameLimits = ReadonlyMap<number, number>;
+
+/** What each side of each link may receive. */
+export const LINK_FRAME_LIMITS = {
+  /** A connection that has not said who it is yet. */
+  beforeHello: new Map<number, number>([[FrameKind.hello, MAX_HELLO_BYTES]]),
+  /** The accepting side of a raft link. */
+  raftIn: new Map<number, number>([
+    [FrameKind.batch, MAX_BATCH_FRAME_BYTES],
+    [FrameKind.ping, 0],
+  ]),
+  /** The accepting side of a snapshot transfer (its first frame is a batch: the `snap`). */
+  snapshotIn: new Map<number, number>([
+    [FrameKind.batch, MAX_BATCH_FRAME_BYTES],
+    [FrameKind.chunk, MAX_CHUNK_FRAME_BYTES],
+    [FrameKind.end, 0],
+    [FrameKind.ping, 0],
+  ]),
+  /** The connecting side of either: answers only. */
+  out: new Map<number, number>([
+    [FrameKind.pong, 0],
+    [FrameKind.ok, 0],
+    [FrameKind.refused, MAX_REASON_BYTES],
+  ]),
+} satisfies Record<string, FrameLimits>;
+
+/**
+ * Bytes of frames being read, shared by every connection of a transport: a frame in progress
+ * holds what has arrived of it, and past the budget the connection reading it is closed.
+ */
+export class ReadBudget {
+  readonly maxBytes: number;
+  usedBytes = 0;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+}
 
 /** A peer broke the wire's rules: the connection is closed. */
 export class PeerWireError extends Error {
@@ -85,49 +133,142 @@ export function parseHello(payload: Uint8Array): Hello {
   return { cluster, node, purpose };
 }
 
+/** A frame kind's payload grows in steps from this size, as its bytes arrive. */
+const FIRST_BUFFER_BYTES = 64 << 10;
+
 /**
- * Splits a byte stream into frames. A frame within one chunk is a view of that chunk, so a
- * payload kept after the handler returns keeps its chunk alive (socket reads are sized to what
- * was read). A frame spread over chunks is joined once, when its last byte arrives.
+ * Splits a byte stream into frames. A frame within one chunk is a view of that chunk (the
+ * hot path copies nothing); a frame spread over chunks is copied as its bytes arrive into a
+ * buffer that grows up to its length, so a peer that declares a large frame holds only what
+ * it really sent. A length past the kind's limit, or a kind the connection may not receive,
+ * is refused as soon as the header is in.
  */
 export class FrameReader {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
   readonly #onFrame: (kind: number, payload: Buffer) => void;
-  /** The largest payload accepted now (a connection raises it once it said who it is). */
-  maxPayloadBytes = MAX_FRAME_BYTES;
+  readonly #budget: ReadBudget | undefined;
+  #limits: FrameLimits | undefined;
+  readonly #header = Buffer.alloc(HEADER_BYTES);
+  #headerFilled = 0;
+  #kind = 0;
+  #payloadBytes = 0;
+  #body: Buffer | undefined;
+  #bodyFilled = 0;
 
-  constructor(onFrame: (kind: number, payload: Buffer) => void) {
+  /** `limits` undefined: any kind, up to `MAX_FRAME_BYTES`. */
+  constructor(
+    onFrame: (kind: number, payload: Buffer) => void,
+    limits?: FrameLimits,
+    budget?: ReadBudget,
+  ) {
     this.#onFrame = onFrame;
+    this.#limits = limits;
+    this.#budget = budget;
   }
 
-  /** Feeds bytes; calls the handler for each whole frame. Throws `PeerWireError` on a bad length. */
+  /** What the connection may receive from the next frame on (it said who it is, say). */
+  set limits(limits: FrameLimits) {
+    this.#limits = limits;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  get bufferedBytes(): number {
+    return this.#body?.length ?? 0;
+  }
+
+  /** Feeds bytes; calls the handler for each whole frame. Throws `PeerWireError` on a bad frame. */
   push(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    while (this.#buffered >= HEADER_BYTES) {
-      const length = this.#head(HEADER_BYTES).readUInt32BE(0);
-      if (length < 1 || length > this.maxPayloadBytes + 1) {
-        throw new PeerWireError(`a frame of ${length} bytes is out of bounds`);
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#body !== undefined) {
+        offset = this.#fill(chunk, offset);
+        continue;
       }
-      const end = 4 + length;
-      if (this.#buffered < end) return;
-      const bytes = this.#head(end);
-      this.#consume(end);
-      this.#onFrame(bytes[4], bytes.subarray(HEADER_BYTES, end));
+      if (this.#headerFilled === 0 && chunk.length - offset >= HEADER_BYTES) {
+        const payloadBytes = this.#check(chunk.readUInt32BE(offset), chunk[offset + 4] as number);
+        const start = offset + HEADER_BYTES;
+        const end = start + payloadBytes;
+        if (end <= chunk.length) {
+          offset = end;
+          this.#onFrame(this.#kind, chunk.subarray(start, end));
+        } else {
+          offset = start;
+          this.#begin(payloadBytes);
+        }
+        continue;
+      }
+      const n = Math.min(HEADER_BYTES - this.#headerFilled, chunk.length - offset);
+      chunk.copy(this.#header, this.#headerFilled, offset, offset + n);
+      this.#headerFilled += n;
+      offset += n;
+      if (this.#headerFilled < HEADER_BYTES) return;
+      this.#headerFilled = 0;
+      const payloadBytes = this.#check(this.#header.readUInt32BE(0), this.#header[4] as number);
+      if (payloadBytes === 0) this.#onFrame(this.#kind, Buffer.alloc(0));
+      else this.#begin(payloadBytes);
     }
   }
 
-  /** The first chunk, joined with the next ones until it holds at least `n` bytes. */
-  #head(n: number): Buffer {
-    if (this.#chunks[0].length < n) this.#chunks = [Buffer.concat(this.#chunks)];
-    return this.#chunks[0];
+  /** Drops a frame in progress (its connection closed): its bytes go back to the budget. */
+  clear(): void {
+    this.#release();
+    this.#headerFilled = 0;
   }
 
-  #consume(n: number): void {
-    const first = this.#chunks[0];
-    if (first.length === n) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(n);
-    this.#buffered -= n;
+  /** Checks a header; returns the payload's length. */
+  #check(length: number, kind: number): number {
+    const payloadBytes = length - 1;
+    const limit = this.#limits === undefined ? MAX_FRAME_BYTES : this.#limits.get(kind);
+    if (limit === undefined) throw new PeerWireError(`frame kind ${kind} is not expected here`);
+    if (length < 1 || payloadBytes > limit) {
+      throw new PeerWireError(`a frame of ${length} bytes is out of bounds (kind ${kind})`);
+    }
+    this.#kind = kind;
+    return payloadBytes;
+  }
+
+  #begin(payloadBytes: number): void {
+    this.#payloadBytes = payloadBytes;
+    this.#bodyFilled = 0;
+    this.#body = this.#allocate(Math.min(payloadBytes, FIRST_BUFFER_BYTES), undefined);
+  }
+
+  /** Copies what `chunk` holds of the frame in progress; returns the offset after it. */
+  #fill(chunk: Buffer, offset: number): number {
+    let body = this.#body as Buffer;
+    const n = Math.min(this.#payloadBytes - this.#bodyFilled, chunk.length - offset);
+    if (this.#bodyFilled + n > body.length) {
+      const size = Math.min(this.#payloadBytes, Math.max(body.length * 2, this.#bodyFilled + n));
+      body = this.#allocate(size, body);
+      this.#body = body;
+    }
+    chunk.copy(body, this.#bodyFilled, offset, offset + n);
+    this.#bodyFilled += n;
+    if (this.#bodyFilled === this.#payloadBytes) {
+      this.#release();
+      this.#onFrame(this.#kind, body);
+    }
+    return offset + n;
+  }
+
+  /** A buffer of `size` bytes holding what `previous` held, charged to the budget. */
+  #allocate(size: number, previous: Buffer | undefined): Buffer {
+    const budget = this.#budget;
+    const growth = size - (previous?.length ?? 0);
+    if (budget !== undefined) {
+      if (budget.usedBytes + growth > budget.maxBytes) {
+        throw new PeerWireError(`frames being read would hold over ${budget.maxBytes} bytes`);
+      }
+      budget.usedBytes += growth;
+    }
+    const body = Buffer.allocUnsafe(size);
+    previous?.copy(body, 0, 0, this.#bodyFilled);
+    return body;
+  }
+
+  #release(): void {
+    if (this.#budget !== undefined && this.#body !== undefined)
+      this.#budget.usedBytes -= this.#body.length;
+    this.#body = undefined;
+    this.#bodyFilled = 0;
   }
 }

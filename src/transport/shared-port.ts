@@ -5,7 +5,9 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { type Logger, pino } from 'pino';
 import { PEER_PREFACE } from './peer-wire.ts';
+import { ThrottledWarnings } from './throttled-warnings.ts';
 
 /** Takes a peer connection whose preface has been read; `head` is what came after it. */
 export interface PeerAcceptor {
@@ -21,11 +23,17 @@ export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
 };
 
 /** A connection that has not sent its first bytes by then is closed (default). */
-const PREFACE_TIMEOUT_MS = 10_000;
+const PREFACE_TIMEOUT_MS = 5_000;
+/** Connections not yet told apart, at most (default); more are closed at once. */
+const MAX_UNDECIDED = 64;
 
 export interface SharedPortOptions {
   /** How long a connection may take to send its first 8 bytes before it is closed. */
   readonly prefaceTimeoutMs?: number;
+  /** Connections that have not sent their first 8 bytes yet, at most; more are closed at once. */
+  readonly maxUndecided?: number;
+  /** Connections closed over the limit, at warn (throttled); silent if none. */
+  readonly logger?: Logger;
 }
 
 /** `host:port`, `[v6]:port` → its parts. */
@@ -54,6 +62,8 @@ export class SharedPort {
   readonly #injector: grpc.ConnectionInjector | undefined;
   readonly #peers: PeerAcceptor | undefined;
   readonly #prefaceTimeoutMs: number;
+  readonly #maxUndecided: number;
+  readonly #warnings: ThrottledWarnings;
   /** Connections still being told apart. */
   readonly #undecided = new Set<net.Socket>();
 
@@ -65,6 +75,9 @@ export class SharedPort {
     this.#injector = grpcServer?.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.#peers = peers;
     this.#prefaceTimeoutMs = options.prefaceTimeoutMs ?? PREFACE_TIMEOUT_MS;
+    this.#maxUndecided = options.maxUndecided ?? MAX_UNDECIDED;
+    const logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'port' });
+    this.#warnings = new ThrottledWarnings(logger);
     this.#listener = net.createServer((socket) => this.#sort(socket));
   }
 
@@ -86,6 +99,11 @@ export class SharedPort {
     return port;
   }
 
+  /** Connections that have not sent their first 8 bytes yet. */
+  get undecidedConnections(): number {
+    return this.#undecided.size;
+  }
+
   get port(): number {
     return (this.#listener.address() as net.AddressInfo).port;
   }
@@ -98,6 +116,15 @@ export class SharedPort {
   }
 
   #sort(socket: net.Socket): void {
+    if (this.#undecided.size >= this.#maxUndecided) {
+      socket.on('error', () => {});
+      socket.destroy();
+      this.#warnings.warn(
+        { limit: this.#maxUndecided },
+        'connection closed: too many have not sent their first bytes yet',
+      );
+      return;
+    }
     this.#undecided.add(socket);
     socket.setNoDelay(true);
     const chunks: Buffer[] = [];
@@ -110,7 +137,7 @@ export class SharedPort {
     };
     const onData = (chunk: Buffer) => {
       chunks.push(chunk);
-      const bytes = Buffer.concat(chunks);
+      const bytes = chunks.length === 1 ? chunk : Buffer.concat(chunks);
       if (bytes.length < PEER_PREFACE.length) return;
       decided();
       if (bytes.subarray(0, PEER_PREFACE.length).equals(PEER_PREFACE)) {

@@ -7,20 +7,25 @@
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { Readable } from 'node:stream';
-import { decodeFrame, encodeFrame } from './peer-codec.ts';
+import { type Logger, pino } from 'pino';
+import { messageProblem } from '../raft/message-validation.ts';
+import { decodeFrame, encodeFrame, PeerFrameError, splitBatch } from './peer-codec.ts';
 import {
   FrameKind,
+  type FrameLimits,
   FrameReader,
   type Hello,
+  LINK_FRAME_LIMITS,
   type LinkPurpose,
-  MAX_FRAME_BYTES,
-  MAX_HELLO_BYTES,
+  MAX_BATCH_FRAME_BYTES,
   PeerWireError,
   parseHello,
+  ReadBudget,
   writeFrame,
   writeHello,
 } from './peer-wire.ts';
 import { type PeerAcceptor, parseAddress, SharedPort } from './shared-port.ts';
+import { ThrottledWarnings } from './throttled-warnings.ts';
 import type { NodeName, PeerTransport, ShardMessage, SnapshotTransfer } from './transport.ts';
 
 export interface TcpPeerTransportOptions {
@@ -41,7 +46,35 @@ export interface TcpPeerTransportOptions {
   readonly keepaliveMs?: number;
   /** A link whose pong is this late is cut and reopened: its peer hangs (default 5 s). */
   readonly keepaliveTimeoutMs?: number;
+  /** Refused links, bad frames and failed transfers at warn; routine reconnects at debug. */
+  readonly logger?: Logger;
+  readonly limits?: Partial<PeerConnectionLimits>;
 }
+
+/** What the accepting side allows (README, "Peer links"). */
+export interface PeerConnectionLimits {
+  /** Connections from peers at once, all kinds and all peers (default 64). */
+  readonly maxConnections: number;
+  /** Raft links from one peer at once (default 2: one, and one replacing it). */
+  readonly maxRaftLinksPerPeer: number;
+  /** Snapshot transfers from one peer at once (default 8); more are refused, and retried. */
+  readonly maxSnapshotLinksPerPeer: number;
+  /** A connection must send its hello within this (default 5 s). */
+  readonly helloTimeoutMs: number;
+  /** Bytes of frames being read at once, over all connections (default 128 MiB). */
+  readonly maxReadingBytes: number;
+}
+
+const DEFAULT_LIMITS: PeerConnectionLimits = {
+  maxConnections: 64,
+  maxRaftLinksPerPeer: 2,
+  maxSnapshotLinksPerPeer: 8,
+  helloTimeoutMs: 5_000,
+  maxReadingBytes: 128 << 20,
+};
+
+/** A batch is cut into frames of about this many bytes at most. */
+const BATCH_FRAME_TARGET_BYTES = 4 << 20;
 
 /** A broken link waits this long before it reconnects, doubling up to the maximum. */
 const BACKOFF_MIN_MS = 100;
@@ -64,15 +97,30 @@ function connect(address: string): net.Socket {
   return socket;
 }
 
+/** A peer's logger, made once, and its throttled warnings. */
+interface PeerLog {
+  readonly logger: Logger;
+  readonly warnings: ThrottledWarnings;
+}
+
+/** Whether `error` says a peer broke the wire's rules, rather than that a socket failed. */
+function isPeerFault(error: Error): boolean {
+  return error instanceof PeerWireError || error instanceof PeerFrameError;
+}
+
 /**
- * Calls `onFrame` for each frame on `socket`; a frame that breaks the wire closes it. Returns
- * the reader, fed from `data` events (and by the caller with bytes read before).
+ * Calls `onFrame` for each frame on `socket`; a frame that breaks the wire closes it, and
+ * the reason is logged (at warn: a peer sent it), as are socket errors (at debug: routine).
+ * Returns the reader, fed from `data` events (and by the caller with bytes read before).
  */
 function readFrames(
   socket: net.Socket,
   onFrame: (kind: number, payload: Buffer) => void,
+  limits: FrameLimits,
+  log: () => PeerLog,
+  budget?: ReadBudget,
 ): { feed: (bytes: Buffer) => void; reader: FrameReader } {
-  const reader = new FrameReader(onFrame);
+  const reader = new FrameReader(onFrame, limits, budget);
   const feed = (bytes: Buffer) => {
     try {
       reader.push(bytes);
@@ -82,7 +130,12 @@ function readFrames(
   };
   socket.on('data', feed);
   // 'close' follows every error; the owners act there.
-  socket.on('error', () => {});
+  socket.on('error', (error) => {
+    const { logger, warnings } = log();
+    if (isPeerFault(error)) warnings.warn({ reason: error.message }, 'peer connection closed');
+    else logger.debug({ reason: error.message }, 'peer connection failed');
+  });
+  socket.once('close', () => reader.clear());
   return { feed, reader };
 }
 
@@ -127,6 +180,7 @@ class PeerLink {
   readonly #maxQueued: number;
   readonly #keepaliveTimeoutMs: number;
   readonly #onDrop: (batch: readonly ShardMessage[]) => void;
+  readonly #log: PeerLog;
   #socket: net.Socket | undefined;
   #pinger: Pinger | undefined;
   #waiting: { frame: Uint8Array; batch: readonly ShardMessage[] }[] = [];
@@ -140,7 +194,9 @@ class PeerLink {
     maxQueued: number,
     keepaliveTimeoutMs: number,
     onDrop: (batch: readonly ShardMessage[]) => void,
+    log: PeerLog,
   ) {
+    this.#log = log;
     this.#address = address;
     this.#hello = hello;
     this.#maxQueued = maxQueued;
@@ -154,7 +210,17 @@ class PeerLink {
       this.#onDrop(batch);
       return;
     }
+    for (const part of splitBatch(batch, BATCH_FRAME_TARGET_BYTES)) this.#sendFrame(socket, part);
+  }
+
+  #sendFrame(socket: net.Socket, batch: readonly ShardMessage[]): void {
     const frame = encodeFrame(batch);
+    if (frame.length > MAX_BATCH_FRAME_BYTES) {
+      // One message past what the peer takes: a bug here, dropped (raft resends or probes).
+      this.#log.warnings.warn({ bytes: frame.length }, 'a raft message too large to send');
+      this.#onDrop(batch);
+      return;
+    }
     if (this.#blocked) {
       if (this.#waiting.length >= this.#maxQueued) this.#onDrop(batch);
       else this.#waiting.push({ frame, batch });
@@ -183,15 +249,22 @@ class PeerLink {
     }
     const pinger = new Pinger(socket, this.#keepaliveTimeoutMs);
     writeHello(socket, this.#hello);
-    readFrames(socket, (kind, payload) => {
-      if (kind === FrameKind.pong) {
-        // The peer took the hello: the link works, so the next break retries soon again.
-        pinger.pong();
-        this.#backoffMs = BACKOFF_MIN_MS;
-      } else if (kind === FrameKind.refused) {
-        socket.destroy(new PeerWireError(`refused: ${payload.toString('utf8')}`));
-      }
-    });
+    readFrames(
+      socket,
+      (kind, payload) => {
+        if (kind === FrameKind.pong) {
+          // The peer took the hello: the link works, so the next break retries soon again.
+          pinger.pong();
+          this.#backoffMs = BACKOFF_MIN_MS;
+        } else if (kind === FrameKind.refused) {
+          socket.destroy(new PeerWireError(`refused: ${payload.toString('utf8')}`));
+        } else {
+          throw new PeerWireError(`frame kind ${kind} on an outgoing raft link`);
+        }
+      },
+      LINK_FRAME_LIMITS.out,
+      () => this.#log,
+    );
     // Until connected, batches wait in the bounded queue, so a peer that cannot be reached
     // has every one of them reported.
     socket.once('connect', () => this.#flush(socket));
@@ -227,15 +300,31 @@ class PeerLink {
   }
 }
 
+/** Raft links and snapshot transfers from one peer, open now. */
+interface LinksFrom {
+  raft: number;
+  snapshot: number;
+}
+
 export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   readonly #options: TcpPeerTransportOptions;
+  readonly #limits: PeerConnectionLimits;
   readonly #links = new Map<NodeName, PeerLink>();
   readonly #peers: Map<NodeName, string>;
   /** Connections from peers, and snapshot transfers to them: closed with the transport. */
   readonly #sockets = new Set<net.Socket>();
+  /** Connections from peers, counted against `maxConnections`. */
+  #accepted = 0;
+  readonly #linksFrom = new Map<NodeName, LinksFrom>();
+  readonly #reading: ReadBudget;
   /** The snapshot transfers under way, pinged like the links. */
   readonly #transfers = new Set<Pinger>();
   readonly #keepalive: NodeJS.Timeout;
+  readonly #logger: Logger;
+  /** Per known peer: its child logger, made once. */
+  readonly #peerLogs = new Map<NodeName, PeerLog>();
+  /** For connections that have not (credibly) said who they are. */
+  readonly #strangers: PeerLog;
   /** The port this transport listens on, when it has one of its own (`listen`). */
   #ownPort: SharedPort | undefined;
   #clusterId: string | undefined;
@@ -251,11 +340,16 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   /** A transport that takes peer connections from the node's `SharedPort`. */
   constructor(options: TcpPeerTransportOptions) {
     this.#options = options;
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#reading = new ReadBudget(this.#limits.maxReadingBytes);
     this.#peers = new Map(options.peers);
     for (const [node, address] of options.overrides ?? []) this.#peers.set(node, address);
     this.#clusterId = options.clusterId;
     this.#keepaliveMs = options.keepaliveMs ?? KEEPALIVE_MS;
     this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS;
+    this.#logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'peers' });
+    const strangers = this.#logger.child({ peer: '(before hello)' });
+    this.#strangers = { logger: strangers, warnings: new ThrottledWarnings(strangers) };
     this.#keepalive = setInterval(() => {
       const now = performance.now();
       for (const link of this.#links.values()) link.keepalive(now);
@@ -274,6 +368,23 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
   /** The port of a transport made by `listen`. */
   get port(): number {
     return this.#ownPort?.port ?? 0;
+  }
+
+  /** Bytes held now for frames still arriving, over all connections from peers. */
+  get readingBytes(): number {
+    return this.#reading.usedBytes;
+  }
+
+  /** Messages from peers dropped as bad, and connections closed or refused for a fault. */
+  get faults(): number {
+    let total = this.#strangers.warnings.total;
+    for (const log of this.#peerLogs.values()) total += log.warnings.total;
+    return total;
+  }
+
+  /** Connections from peers open now. */
+  get acceptedConnections(): number {
+    return this.#accepted;
   }
 
   /** Joins the transport to its cluster: from now on it opens links and accepts the cluster's. */
@@ -312,12 +423,17 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     this.#transfers.add(pinger);
     writeHello(socket, this.#hello('snapshot'));
     const outcome = new Promise<void>((resolve, reject) => {
-      readFrames(socket, (kind, payload) => {
-        if (kind === FrameKind.ok) resolve();
-        else if (kind === FrameKind.pong) pinger.pong();
-        else if (kind === FrameKind.refused)
-          reject(new Error(`snapshot refused: ${payload.toString('utf8')}`));
-      });
+      readFrames(
+        socket,
+        (kind, payload) => {
+          if (kind === FrameKind.ok) resolve();
+          else if (kind === FrameKind.pong) pinger.pong();
+          else if (kind === FrameKind.refused)
+            reject(new Error(`snapshot refused: ${payload.toString('utf8')}`));
+        },
+        LINK_FRAME_LIMITS.out,
+        () => this.#peerLog(to),
+      );
       socket.on('close', () => reject(new Error(`the snapshot link to ${to} closed`)));
     });
     outcome.catch(() => {}); // awaited below; a failure while still writing ends the writes
@@ -365,43 +481,111 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
 
   /**
    * A connection from a peer (its preface read): a hello, then raft frames or a snapshot.
-   * Until the hello says it is a peer of this cluster it may send only a hello's worth; once
-   * it is, a connection silent longer than a keepalive round is cut.
+   * Until the hello says it is a peer of this cluster it may send only a hello, within
+   * `helloTimeoutMs`; once it is, a connection silent longer than a keepalive round is cut.
+   * Connections past the limits are closed at once, or refused with the reason.
    */
   accept(socket: net.Socket, head: Buffer): void {
     if (this.#closed) {
       socket.destroy();
       return;
     }
+    if (this.#accepted >= this.#limits.maxConnections) {
+      this.#strangers.warnings.warn(
+        { limit: this.#limits.maxConnections },
+        'peer connection closed: too many at once',
+      );
+      socket.destroy();
+      return;
+    }
+    this.#accepted++;
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.once('close', () => {
+      this.#accepted--;
+      this.#sockets.delete(socket);
+    });
+    const helloTimer = setTimeout(
+      () => socket.destroy(new PeerWireError('no hello in time')),
+      this.#limits.helloTimeoutMs,
+    );
+    socket.once('close', () => clearTimeout(helloTimer));
     socket.setTimeout(this.#keepaliveMs + this.#keepaliveTimeoutMs, () => socket.destroy());
     let serve: ((kind: number, payload: Buffer) => void) | undefined;
-    const { feed, reader } = readFrames(socket, (kind, payload) => {
-      if (serve) return serve(kind, payload);
-      if (kind !== FrameKind.hello) throw new PeerWireError('a peer link starts with its hello');
-      const hello = parseHello(payload);
-      if (hello.cluster !== this.#clusterId) {
-        const why =
-          this.#clusterId === undefined
-            ? 'this node has not joined a cluster yet'
-            : `not a peer of cluster ${this.#clusterId}`;
-        writeFrame(socket, FrameKind.refused, Buffer.from(why));
-        socket.end();
-        serve = () => {};
-        return;
-      }
-      reader.maxPayloadBytes = MAX_FRAME_BYTES;
-      answerPing(socket);
-      this.#pongWhileReading(socket);
-      serve =
-        hello.purpose === 'raft'
-          ? this.#raftFrames(hello.node, socket)
-          : this.#snapshotFrames(hello.node, socket);
-    });
-    reader.maxPayloadBytes = MAX_HELLO_BYTES;
+    let log = this.#strangers;
+    const { feed, reader } = readFrames(
+      socket,
+      (kind, payload) => {
+        if (serve) return serve(kind, payload);
+        clearTimeout(helloTimer);
+        const hello = parseHello(payload);
+        const refusal = this.#refusal(hello);
+        if (refusal !== undefined) {
+          this.#peerLog(hello.node).warnings.warn({ reason: refusal }, 'refused a peer link');
+          writeFrame(socket, FrameKind.refused, Buffer.from(refusal));
+          socket.end();
+          serve = () => {};
+          return;
+        }
+        log = this.#peerLog(hello.node);
+        this.#countLink(hello, socket);
+        reader.limits =
+          hello.purpose === 'raft' ? LINK_FRAME_LIMITS.raftIn : LINK_FRAME_LIMITS.snapshotIn;
+        answerPing(socket);
+        this.#pongWhileReading(socket);
+        serve =
+          hello.purpose === 'raft'
+            ? this.#raftFrames(hello.node, socket, log)
+            : this.#snapshotFrames(hello.node, socket, log);
+      },
+      LINK_FRAME_LIMITS.beforeHello,
+      () => log,
+      this.#reading,
+    );
     if (head.length > 0) feed(head);
     socket.resume();
+  }
+
+  /** Why a link with this hello is refused; undefined when it is taken. */
+  #refusal(hello: Hello): string | undefined {
+    if (hello.cluster !== this.#clusterId) {
+      return this.#clusterId === undefined
+        ? 'this node has not joined a cluster yet'
+        : `not a peer of cluster ${this.#clusterId}`;
+    }
+    const open = this.#linksFrom.get(hello.node);
+    if (hello.purpose === 'raft' && (open?.raft ?? 0) >= this.#limits.maxRaftLinksPerPeer)
+      return `already ${open?.raft} raft links from ${hello.node}`;
+    if (
+      hello.purpose === 'snapshot' &&
+      (open?.snapshot ?? 0) >= this.#limits.maxSnapshotLinksPerPeer
+    )
+      return `already ${open?.snapshot} snapshot transfers from ${hello.node}; retry later`;
+    return undefined;
+  }
+
+  #countLink(hello: Hello, socket: net.Socket): void {
+    let open = this.#linksFrom.get(hello.node);
+    if (open === undefined) {
+      open = { raft: 0, snapshot: 0 };
+      this.#linksFrom.set(hello.node, open);
+    }
+    const links = open;
+    links[hello.purpose]++;
+    socket.once('close', () => {
+      links[hello.purpose]--;
+      if (links.raft === 0 && links.snapshot === 0) this.#linksFrom.delete(hello.node);
+    });
+  }
+
+  /** The logger of a peer this node knows; one shared by the names it does not know. */
+  #peerLog(node: NodeName): PeerLog {
+    let log = this.#peerLogs.get(node);
+    if (log !== undefined) return log;
+    if (!this.#peers.has(node)) return this.#strangers;
+    const logger = this.#logger.child({ peer: node });
+    log = { logger, warnings: new ThrottledWarnings(logger) };
+    this.#peerLogs.set(node, log);
+    return log;
   }
 
   /**
@@ -419,11 +603,28 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
     });
   }
 
-  #raftFrames(from: NodeName, socket: net.Socket) {
+  /**
+   * Raft batches from a peer. A frame that does not decode closes the link; a message in it
+   * that no correct peer sends is dropped (and logged), the others delivered. A `snap` never
+   * travels here: it comes after its data, on a snapshot transfer.
+   */
+  #raftFrames(from: NodeName, socket: net.Socket, log: PeerLog) {
     return (kind: number, payload: Buffer) => {
-      if (kind === FrameKind.batch) this.#onReceive(from, decodeFrame(payload));
-      else if (kind === FrameKind.ping) answerPing(socket);
-      else throw new PeerWireError(`frame kind ${kind} on a raft link`);
+      if (kind === FrameKind.ping) {
+        answerPing(socket);
+        return;
+      }
+      const batch = decodeFrame(payload);
+      const good: ShardMessage[] = [];
+      for (const item of batch) {
+        const problem =
+          item.message.type === 'snap'
+            ? 'a snap on a raft link, without its data'
+            : shardMessageProblem(item);
+        if (problem === undefined) good.push(item);
+        else log.warnings.warn({ shardId: item.shardId, problem }, 'dropped a bad raft message');
+      }
+      if (good.length > 0) this.#onReceive(from, good);
     };
   }
 
@@ -432,7 +633,7 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
    * then `ok` or `refused` once the handler settles. Whatever the handler did not read is
    * dropped with the connection.
    */
-  #snapshotFrames(from: NodeName, socket: net.Socket) {
+  #snapshotFrames(from: NodeName, socket: net.Socket, log: PeerLog) {
     const chunks = new Readable({
       objectMode: true,
       highWaterMark: SNAPSHOT_CHUNKS_BUFFERED,
@@ -456,9 +657,12 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
       if (kind === FrameKind.ping) return answerPing(socket);
       if (state === 'settled') return;
       if (state === 'header') {
-        const [header] = kind === FrameKind.batch ? decodeFrame(payload) : [];
-        if (header?.message.type !== 'snap' || !header.message.snapshot)
-          throw new PeerWireError('a snapshot transfer starts with its snap message');
+        const batch = kind === FrameKind.batch ? decodeFrame(payload) : [];
+        const header = batch[0];
+        if (batch.length !== 1 || header?.message.type !== 'snap' || !header.message.snapshot)
+          throw new PeerWireError('a snapshot transfer starts with its snap message, alone');
+        const problem = shardMessageProblem(header);
+        if (problem !== undefined) throw new PeerWireError(`a bad snap message: ${problem}`);
         state = 'chunks';
         this.#onSnapshot(from, {
           shardId: header.shardId,
@@ -467,7 +671,13 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
           chunks,
         }).then(
           () => settle(FrameKind.ok, NOTHING),
-          (error: Error) => settle(FrameKind.refused, Buffer.from(error.message)),
+          (error: Error) => {
+            log.warnings.warn(
+              { shardId: header.shardId, reason: error.message },
+              'refused a snapshot',
+            );
+            settle(FrameKind.refused, Buffer.from(error.message.slice(0, 1_000)));
+          },
         );
       } else if (state === 'chunks' && kind === FrameKind.chunk) {
         if (!chunks.push(payload)) socket.pause();
@@ -496,8 +706,15 @@ export class TcpPeerTransport implements PeerTransport, PeerAcceptor {
       this.#options.maxQueuedFrames ?? 256,
       this.#keepaliveTimeoutMs,
       (batch) => this.#onUnreachable(to, [...new Set(batch.map((m) => m.shardId))]),
+      this.#peerLog(to),
     );
     this.#links.set(to, link);
     return link;
   }
+}
+
+/** Why a shard's message from a peer is refused; undefined when it may be delivered. */
+function shardMessageProblem({ shardId, message }: ShardMessage): string | undefined {
+  if (!Number.isSafeInteger(shardId) || shardId < 0) return `shard id ${String(shardId)}`;
+  return messageProblem(message);
 }

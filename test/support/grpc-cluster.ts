@@ -51,7 +51,6 @@ export class GrpcCluster {
       ...founding,
       nodes: founding.nodes.map((n) => ({ ...n, address: this.addresses.get(n.nodeId) ?? '' })),
     });
-    const seq = 0;
     for (const [i, node] of this.names.entries()) {
       const server = new grpc.Server(PUBLIC_SERVER_OPTIONS);
       const transport = new TcpPeerTransport({ node, clusterId: 'test' });

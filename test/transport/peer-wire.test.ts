@@ -2,12 +2,13 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type FrameKind,
+  FrameKind,
   FrameReader,
   frameHeader,
   MAX_FRAME_BYTES,
   PeerWireError,
   parseHello,
+  ReadBudget,
 } from '../../src/transport/peer-wire.ts';
 
 interface Frame {
@@ -94,6 +95,62 @@ describe('peer wire', () => {
     }
     // The largest frame's header is taken: the reader waits for its payload.
     expect(() => new FrameReader(() => {}).push(lengthHeader(MAX_FRAME_BYTES + 1))).not.toThrow();
+  });
+
+  it('takes only the kinds it is given, each up to its limit, judged on the header alone', () => {
+    const limits = new Map([
+      [FrameKind.batch, 100],
+      [FrameKind.ping, 0],
+    ]);
+    const header = (kind: number, payloadBytes: number) =>
+      frameHeader(kind as FrameKind, payloadBytes);
+    expect(() => new FrameReader(() => {}, limits).push(header(FrameKind.chunk, 1))).toThrow(
+      /kind 5 is not expected/,
+    );
+    expect(() => new FrameReader(() => {}, limits).push(header(FrameKind.ping, 1))).toThrow(
+      PeerWireError,
+    );
+    expect(() => new FrameReader(() => {}, limits).push(header(FrameKind.batch, 101))).toThrow(
+      /out of bounds/,
+    );
+    const frames: number[] = [];
+    new FrameReader((kind) => frames.push(kind), limits).push(
+      frameBytes([
+        { kind: FrameKind.batch, payload: Buffer.alloc(100) },
+        { kind: FrameKind.ping, payload: Buffer.alloc(0) },
+      ]),
+    );
+    expect(frames).toEqual([FrameKind.batch, FrameKind.ping]);
+  });
+
+  it('holds what arrived of a frame, not what its header declares, and counts it in a budget', () => {
+    const budget = new ReadBudget(8 << 20);
+    const payload = Buffer.alloc(4 << 20, 1);
+    const bytes = frameBytes([{ kind: FrameKind.chunk, payload }]);
+    const got: Buffer[] = [];
+    const reader = new FrameReader((_, p) => got.push(p), undefined, budget);
+    let fed = 0;
+    for (const chunk of split(
+      bytes,
+      Array.from({ length: 64 }, (_, i) => i * (bytes.length >> 6)),
+    )) {
+      reader.push(chunk);
+      fed += chunk.length;
+      if (got.length > 0) break;
+      expect(reader.bufferedBytes).toBeLessThanOrEqual(Math.max(2 * fed, 64 << 10));
+      expect(budget.usedBytes).toBe(reader.bufferedBytes);
+    }
+    expect(got[0]?.equals(payload)).toBe(true);
+    expect(budget.usedBytes).toBe(0);
+    // A frame cut off midway gives its bytes back when the reader is cleared.
+    const partial = new FrameReader(() => {}, undefined, budget);
+    partial.push(bytes.subarray(0, 1 << 20));
+    expect(budget.usedBytes).toBeGreaterThan(0);
+    partial.clear();
+    expect(budget.usedBytes).toBe(0);
+    // Past the budget, the frame is refused.
+    const small = new FrameReader(() => {}, undefined, new ReadBudget(1 << 20));
+    expect(() => small.push(bytes.subarray(0, 2 << 20))).toThrow(/would hold over/);
   });
 
   it('parses a hello, and refuses one that is not JSON or lacks a field', () => {

@@ -135,7 +135,7 @@ describe('TCP peer transport over loopback', () => {
     await expect(
       a.sendSnapshot('b', {
         shardId: 5,
-        message: message({ type: 'snap', from: 1, to: 2, snapshot }),
+        message: message({ type: 'snap', from: 1, to: 2, term: 3, snapshot }),
         snapshot,
         chunks: (async function* () {})(),
       }),
