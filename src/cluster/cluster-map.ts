@@ -11,6 +11,9 @@ import { PlacementError, planShards } from './placement.ts';
 /** The metadata group's shard id; data shards are numbered from 1. */
 export const METADATA_SHARD = 0;
 
+/** Nodes a cluster map holds at most (as many as a Raft group may have members). */
+export const MAX_NODES = 1_024;
+
 /** A node as its own configuration describes it (the mission's Node Config). */
 export interface MapNode {
   readonly nodeId: string;
@@ -112,6 +115,8 @@ export function withJoinedNode(map: ClusterMap, node: Omit<MapNode, 'incarnation
   // The same process asking again (its first answer was lost): it is in already.
   if (known?.process === node.process) return map;
   if (known === undefined) {
+    if (map.nodes.length >= MAX_NODES)
+      throw new PlacementError(`the cluster map holds ${MAX_NODES} nodes, its most`);
     return {
       ...map,
       epoch: map.epoch + 1,

@@ -9,9 +9,11 @@
 
 import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import type { TcpPeerTransport } from '../transport/tcp-peer-transport.ts';
+import { ThrottledWarnings } from '../transport/throttled-warnings.ts';
 import {
   type ClusterMap,
   foundingMap,
@@ -19,20 +21,24 @@ import {
   slotTable,
   withJoinedNode,
 } from './cluster-map.ts';
+import type { Leadership, LeadershipReport, NodeIntro } from './membership-limits.ts';
 import {
   type FoundingPlan,
   type JoinReply,
   type LeaderOfShard,
-  type LeadershipReport,
   MembershipClient,
   type MembershipHandlers,
-  type NodeIntro,
+  MembershipRefusedError,
   type ProbeReply,
   type Redirect,
 } from './membership-rpc.ts';
-import type { Leadership, MetadataStore } from './metadata.ts';
+import { MetadataFullError, type MetadataStore } from './metadata.ts';
+import { PlacementError } from './placement.ts';
 
-/** The metadata group's store holds only the map: this is plenty, and never evicts it. */
+/**
+ * The metadata group's store holds the map and a leader hint a shard, each bounded
+ * (membership-limits.ts): this is plenty. It never evicts (`metadataNeverEvicts`).
+ */
 const METADATA_CAPACITY = 16 << 20;
 const RETRY_MS = 200;
 const PROGRESS_EVERY_MS = 5_000;
@@ -71,10 +77,13 @@ export class ClusterMembership implements MembershipHandlers {
   #reporting = false;
   /** The founders' introductions, as this node recorded them while founding. */
   readonly #introduced = new Map<string, NodeIntro>();
+  /** A broken or forged reporter could flood the log. */
+  readonly #refusedReports: ThrottledWarnings;
   #closed = false;
 
   constructor(options: ClusterMembershipOptions) {
     this.#options = options;
+    this.#refusedReports = new ThrottledWarnings(options.logger);
   }
 
   /** The newest map this node knows; none until it has founded or joined its cluster. */
@@ -115,17 +124,37 @@ export class ClusterMembership implements MembershipHandlers {
   async join(node: NodeIntro): Promise<JoinReply> {
     const { metadata, logger } = this.#options;
     if (!metadata.isLeader) return this.#redirect();
-    const next = await metadata.update((current) => withJoinedNode(current, node));
+    const next = await metadata
+      .update((current) => withJoinedNode(current, node))
+      .catch((error: Error) => {
+        // A full map or a full metadata group: asking again will not help.
+        if (error instanceof PlacementError || error instanceof MetadataFullError)
+          throw new MembershipRefusedError(grpc.status.RESOURCE_EXHAUSTED, error.message);
+        throw error;
+      });
     logger.info({ node: node.nodeId, epoch: next.epoch }, 'node joined the cluster map');
     this.#apply(next, false);
     return { map: next };
   }
 
+  /** Only a node of the map may report, and only leaderships the map allows (metadata.ts). */
   async reportLeaders(report: LeadershipReport): Promise<{ recorded: true } | Redirect> {
     const { metadata } = this.#options;
     if (!metadata.isLeader) return this.#redirect();
-    await metadata.recordLeaders(report.node, report.leaders);
+    await this.#recordLeaders(report.node, report.leaders);
     return { recorded: true };
+  }
+
+  async #recordLeaders(node: string, leaders: readonly Leadership[]): Promise<void> {
+    const map = this.#map;
+    if (map === undefined) throw new Error('this node has not joined a cluster yet');
+    if (!map.nodes.some((n) => n.nodeId === node))
+      throw new MembershipRefusedError(
+        grpc.status.PERMISSION_DENIED,
+        `node ${node} is not in the cluster map: only members report leaders`,
+      );
+    const refused = await this.#options.metadata.recordLeaders(map, node, leaders);
+    if (refused.length > 0) this.#refusedReports.warn({ node, refused }, 'leader hints refused');
   }
 
   /** The last known leader of each data shard (hints: a client follows redirects anyway). */
@@ -292,7 +321,7 @@ export class ClusterMembership implements MembershipHandlers {
     this.#reporting = true;
     const report = { node: self.nodeId, leaders };
     const send = async () => {
-      if (metadata.isLeader) return metadata.recordLeaders(self.nodeId, leaders);
+      if (metadata.isLeader) return this.#recordLeaders(self.nodeId, leaders);
       // One redirect at most: to the leader, as a member of the metadata group knows it.
       let address = this.#redirect().redirect;
       for (let hop = 0; hop < 2; hop++) {

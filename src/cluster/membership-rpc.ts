@@ -2,17 +2,22 @@
 // node is and the newest cluster map it knows (founders ask it of each other before they
 // bootstrap; nodes outside the metadata group poll it for changes), and `Join` adds a node to
 // the map, or takes back a node that lost its state (on the metadata group's leader; others
-// redirect). JSON over gRPC: it is small, rare and for our nodes only.
+// redirect). JSON over gRPC: it is small, rare and for our nodes only. Every request is
+// bounded and checked field by field before a handler sees it (membership-limits.ts): a bad
+// one is answered INVALID_ARGUMENT, never stored.
 
 import * as grpc from '@grpc/grpc-js';
-import { isHostPort } from '../transport/shared-port.ts';
-import { type ClusterMap, checkClusterMap, type MapNode } from './cluster-map.ts';
-import type { Leadership } from './metadata.ts';
+import { type ClusterMap, checkClusterMap } from './cluster-map.ts';
+import {
+  type LeadershipReport,
+  MEMBERSHIP_REQUEST_BYTES,
+  MembershipRequestError,
+  type NodeIntro,
+  readIntro,
+  readReport,
+} from './membership-limits.ts';
 
 const SERVICE = 'raftcache.membership.v1.Membership';
-
-/** A node as it introduces itself: its configuration, before the map gives it an incarnation. */
-export type NodeIntro = Omit<MapNode, 'incarnation'>;
 
 /** The last known leader of a shard. */
 export interface LeaderOfShard {
@@ -43,11 +48,10 @@ export interface Redirect {
 /** Either the map with the node in it, or where to ask instead. */
 export type JoinReply = { readonly map: ClusterMap } | Redirect;
 
-export interface LeadershipReport {
-  readonly node: string;
-  readonly leaders: readonly Leadership[];
-}
-
+/**
+ * The service's handlers. Each gets a request already checked; one that refuses it throws a
+ * `MembershipRefusedError` (answered with its status), and any other failure is UNAVAILABLE.
+ */
 export interface MembershipHandlers {
   probe(): ProbeReply;
   join(node: NodeIntro): Promise<JoinReply>;
@@ -55,9 +59,41 @@ export interface MembershipHandlers {
   reportLeaders(report: LeadershipReport): Promise<{ readonly recorded: true } | Redirect>;
 }
 
+/** A request a handler will not take: who asks or what it asks for is not allowed. */
+export class MembershipRefusedError extends Error {
+  override name = 'MembershipRefusedError';
+  readonly status: grpc.status;
+
+  constructor(status: grpc.status, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** What a handler gets for a request that is too large or not JSON. */
+class UnreadRequest {
+  readonly problem: string;
+
+  constructor(problem: string) {
+    this.problem = problem;
+  }
+}
+
 const json = {
   serialize: (value: unknown) => Buffer.from(JSON.stringify(value)),
   deserialize: (bytes: Buffer) => JSON.parse(bytes.toString('utf8')) as unknown,
+  // Never throws: grpc-js would answer a deserializer's exception INTERNAL.
+  deserializeRequest: (bytes: Buffer): unknown => {
+    if (bytes.length > MEMBERSHIP_REQUEST_BYTES)
+      return new UnreadRequest(
+        `a membership request is at most ${MEMBERSHIP_REQUEST_BYTES} bytes; this one is ${bytes.length}`,
+      );
+    try {
+      return json.deserialize(bytes);
+    } catch {
+      return new UnreadRequest('a membership request is JSON');
+    }
+  },
 };
 
 function unary(name: string): grpc.MethodDefinition<unknown, unknown> {
@@ -66,7 +102,7 @@ function unary(name: string): grpc.MethodDefinition<unknown, unknown> {
     requestStream: false,
     responseStream: false,
     requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
+    requestDeserialize: json.deserializeRequest,
     responseSerialize: json.serialize,
     responseDeserialize: json.deserialize,
   };
@@ -82,49 +118,32 @@ export function addMembershipService(server: grpc.Server, handlers: MembershipHa
   server.addService(definition, {
     probe: (_call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>) =>
       done(null, handlers.probe()),
-    join: (call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>) => {
-      const problem = introProblem(call.request);
-      if (problem !== undefined) {
-        done({ code: grpc.status.INVALID_ARGUMENT, details: problem });
-        return;
-      }
-      answer(handlers.join(call.request as NodeIntro), done);
-    },
-    reportLeaders: (
-      call: grpc.ServerUnaryCall<unknown, unknown>,
-      done: grpc.sendUnaryData<unknown>,
-    ) => {
-      const report = call.request as Partial<LeadershipReport> | null;
-      const valid =
-        typeof report?.node === 'string' &&
-        Array.isArray(report.leaders) &&
-        report.leaders.every((l) => Number.isInteger(l?.shardId) && Number.isInteger(l?.term));
-      if (!valid) {
-        done({ code: grpc.status.INVALID_ARGUMENT, details: 'a node and its {shardId, term}s' });
-        return;
-      }
-      answer(handlers.reportLeaders(report as LeadershipReport), done);
-    },
+    join: checked(readIntro, (intro) => handlers.join(intro)),
+    reportLeaders: checked(readReport, (report) => handlers.reportLeaders(report)),
   });
 }
 
-function answer(reply: Promise<unknown>, done: grpc.sendUnaryData<unknown>): void {
-  reply.then(
-    (value) => done(null, value),
-    (error: Error) => done({ code: grpc.status.UNAVAILABLE, details: error.message }),
-  );
-}
-
-function introProblem(value: unknown): string | undefined {
-  const intro = value as Partial<NodeIntro> | null;
-  if (typeof intro?.nodeId !== 'string' || intro.nodeId === '') return 'a node id is required';
-  if (typeof intro.address !== 'string' || !isHostPort(intro.address))
-    return `node ${intro.nodeId}: address must be host:port`;
-  if (typeof intro.region !== 'string') return `node ${intro.nodeId}: region must be a string`;
-  if (typeof intro.process !== 'string') return `node ${intro.nodeId}: process must be a string`;
-  if (typeof intro.capacityBytes !== 'number' || !(intro.capacityBytes > 0))
-    return `node ${intro.nodeId}: capacity must be a positive number of bytes`;
-  return undefined;
+/** A unary handler that answers only requests `read` accepts, with `handle`'s reply. */
+function checked<T>(read: (request: unknown) => T, handle: (request: T) => Promise<unknown>) {
+  return (call: grpc.ServerUnaryCall<unknown, unknown>, done: grpc.sendUnaryData<unknown>) => {
+    const refuse = (details: string) => done({ code: grpc.status.INVALID_ARGUMENT, details });
+    if (call.request instanceof UnreadRequest) return refuse(call.request.problem);
+    let request: T;
+    try {
+      request = read(call.request);
+    } catch (error) {
+      if (error instanceof MembershipRequestError) return refuse(error.message);
+      throw error;
+    }
+    handle(request).then(
+      (reply) => done(null, reply),
+      (error: Error) =>
+        done({
+          code: error instanceof MembershipRefusedError ? error.status : grpc.status.UNAVAILABLE,
+          details: error.message,
+        }),
+    );
+  };
 }
 
 const Client = grpc.makeGenericClientConstructor(definition, SERVICE);
@@ -139,7 +158,12 @@ export class MembershipClient {
 
   async probe(timeoutMs = 1_000): Promise<ProbeReply> {
     const reply = (await this.#call('probe', {}, timeoutMs)) as ProbeReply;
-    return { ...reply, map: reply.map === null ? null : checkClusterMap(reply.map) };
+    return {
+      ...reply,
+      node: readIntro(reply.node),
+      introduced: reply.introduced.map(readIntro),
+      map: reply.map === null ? null : checkClusterMap(reply.map),
+    };
   }
 
   async join(node: NodeIntro, timeoutMs = 5_000): Promise<JoinReply> {

@@ -3,6 +3,7 @@
 // (two nodes joining at once) never overwrite each other and every change is a new epoch a
 // majority agreed on.
 
+import type { Outcome } from '../cache/index.ts';
 import type { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import {
   type ClusterMap,
@@ -10,6 +11,7 @@ import {
   encodeClusterMap,
   METADATA_SHARD,
 } from './cluster-map.ts';
+import { type Leadership, MAX_TERM_STEP } from './membership-limits.ts';
 
 const MAP_KEY = 'cluster/map';
 const leaderKey = (shardId: number) => `cluster/leader/${shardId}`;
@@ -20,10 +22,20 @@ export interface LeaderHint {
   readonly term: number;
 }
 
-/** A shard a node reports leading, in which term. */
-export interface Leadership {
+/**
+ * `policyOf` for the data shards; none for the metadata group, so it never evicts: a full
+ * store refuses a write (`MetadataFullError`) rather than drop the map or a hint.
+ */
+export function metadataNeverEvicts<Policy>(
+  policyOf: (shardId: number) => Policy,
+): (shardId: number) => Policy | undefined {
+  return (shardId) => (shardId === METADATA_SHARD ? undefined : policyOf(shardId));
+}
+
+/** A leadership a report claimed that the metadata group did not record, and why. */
+export interface RefusedLeadership {
   readonly shardId: number;
-  readonly term: number;
+  readonly why: string;
 }
 
 const encoder = new TextEncoder();
@@ -32,6 +44,12 @@ const decoder = new TextDecoder();
 export class MapConflictError extends Error {
   override name = 'MapConflictError';
   readonly code = 'MAP_CONFLICT';
+}
+
+/** The metadata group refused a write: it is full (it never evicts: cluster-membership.ts). */
+export class MetadataFullError extends Error {
+  override name = 'MetadataFullError';
+  readonly code = 'METADATA_FULL';
 }
 
 export class MetadataStore {
@@ -72,12 +90,13 @@ export class MetadataStore {
 
   /** Writes a new cluster's first map, unless one is there already. Rejects off the leader. */
   async found(map: ClusterMap): Promise<void> {
-    await this.#host.replica(METADATA_SHARD).write({
+    const outcome = await this.#host.replica(METADATA_SHARD).write({
       op: 'set',
       key: MAP_KEY,
       value: encodeClusterMap(map),
       condition: 'nx',
     });
+    refuseWhenFull(outcome);
   }
 
   /**
@@ -103,6 +122,7 @@ export class MetadataStore {
         ifVersion: entry.version,
       });
       if (outcome.status === 'applied') return next;
+      refuseWhenFull(outcome);
     }
     throw new MapConflictError('the cluster map kept changing under an update; retry');
   }
@@ -121,18 +141,44 @@ export class MetadataStore {
 
   /**
    * On the metadata group's leader: records that `node` leads these shards, for those whose
-   * hint names an older term. A hint is advice, so one write of all of them, no CAS.
+   * hint names an older term. A hint is advice, so one write of all of them, no CAS. Only
+   * claims `map` allows are recorded: a data shard `node` holds a replica of, in a term no
+   * more than `MAX_TERM_STEP` above the hint held. The others are returned, with why.
    */
-  async recordLeaders(node: string, led: readonly Leadership[]): Promise<void> {
+  async recordLeaders(
+    map: ClusterMap,
+    node: string,
+    led: readonly Leadership[],
+  ): Promise<RefusedLeadership[]> {
     const known = this.leaders(led.map((l) => l.shardId));
-    const newer = led.filter((l) => (known.get(l.shardId)?.term ?? -1) < l.term);
-    if (newer.length === 0) return;
-    await this.#host.replica(METADATA_SHARD).write({
+    const refused: RefusedLeadership[] = [];
+    const newer = led.filter((l) => {
+      const shard = map.shards.find((s) => s.shardId === l.shardId);
+      const held = known.get(l.shardId)?.term ?? 0;
+      let why: string | undefined;
+      if (shard === undefined || shard.shardId === METADATA_SHARD)
+        why = `shard ${l.shardId} is not a data shard of the map`;
+      else if (!shard.replicas.some((r) => r.node === node))
+        why = `node ${node} holds no replica of shard ${l.shardId}`;
+      else if (l.term > held + MAX_TERM_STEP)
+        why = `term ${l.term} is more than ${MAX_TERM_STEP} above the term ${held} known`;
+      if (why !== undefined) refused.push({ shardId: l.shardId, why });
+      return why === undefined && l.term > held;
+    });
+    if (newer.length === 0) return refused;
+    const outcome = await this.#host.replica(METADATA_SHARD).write({
       op: 'mset',
       entries: newer.map((l) => ({
         key: leaderKey(l.shardId),
         value: encoder.encode(JSON.stringify({ node, term: l.term })),
       })),
     });
+    refuseWhenFull(outcome);
+    return refused;
   }
+}
+
+function refuseWhenFull(outcome: Outcome): void {
+  if (outcome.status === 'refused' && outcome.code === 'OVER_CAPACITY')
+    throw new MetadataFullError('the metadata group is full: it refuses writes, never evicts');
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { NODE_NAME, REGION_NAME } from '../cluster/membership-limits.ts';
 import { isHostPort } from '../transport/shared-port.ts';
 
 /**
@@ -183,7 +184,6 @@ function parseValue(value: unknown, kind: Kind): unknown {
 }
 
 const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[a-zA-Z0-9.-]+):(\d{1,5})$/;
-const NODE_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 /** `host:port`, the port in range: 0 (any free port) only where the node listens. */
 const isAddress = (address: string, anyPort = false) =>
   ADDRESS.test(address) && isHostPort(address) && (anyPort || !address.endsWith(':0'));
@@ -199,6 +199,8 @@ function validate(c: NodeConfig): string[] {
     problems.push('node-id is required (flag --node-id, or RAFTCACHE_NODE_ID)');
   else if (!NODE_NAME.test(c.nodeId))
     problems.push(`node-id "${c.nodeId}": 1 to 64 letters, digits, _ or -`);
+  if (!REGION_NAME.test(c.region))
+    problems.push(`region "${c.region}": 1 to 64 letters, digits, _, . or -`);
   if (!isAddress(c.listen, true)) problems.push(`listen "${c.listen}" is not host:port`);
   if (!isAddress(c.advertise))
     problems.push(

@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { ClusterMembership } from '../cluster/cluster-membership.ts';
 import { addMembershipService } from '../cluster/membership-rpc.ts';
-import { MetadataStore } from '../cluster/metadata.ts';
+import { MetadataStore, metadataNeverEvicts } from '../cluster/metadata.ts';
 import { SeededRandom } from '../raft/random.ts';
 import { MultiRaftHost } from '../shard/multi-raft-host.ts';
 import { SharedPort } from '../transport/shared-port.ts';
@@ -48,7 +48,7 @@ export async function startNode(config: NodeConfig, logger: Logger): Promise<Run
     node: config.nodeId,
     transport,
     capacityBytes: config.capacityBytes,
-    policy: createPolicy,
+    policy: metadataNeverEvicts(createPolicy),
     clock,
     random: new SeededRandom(randomInt(2 ** 31)),
     tickMs: config.tickMs,

@@ -59,7 +59,7 @@ export interface MultiRaftHostOptions extends Partial<ReplicaTimings> {
   /** Bytes each shard replica may hold (unless `applyPlacement` says otherwise). */
   readonly capacityBytes: number;
   /** Each shard replica's eviction policy (by default none: nothing is evicted). */
-  readonly policy?: ((shardId: number) => EvictionPolicy) | undefined;
+  readonly policy?: ((shardId: number) => EvictionPolicy | undefined) | undefined;
   readonly clock: HostClock;
   readonly random: RandomSource;
   /** Applied entries between two snapshots (default 10,000)... */

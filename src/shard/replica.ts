@@ -58,7 +58,7 @@ export interface ReplicaOptions extends ReplicaTimings {
   readonly voters: readonly NodeId[];
   readonly capacityBytes: number;
   /** A fresh policy for each store this replica builds (a restored one included), by shard. */
-  readonly policy?: ((shardId: number) => EvictionPolicy) | undefined;
+  readonly policy?: ((shardId: number) => EvictionPolicy | undefined) | undefined;
   readonly random: RandomSource;
   /** Wall clock, epoch ms: the `at` of entries, and the time reads judge expiry by. */
   readonly now: () => number;

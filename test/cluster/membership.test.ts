@@ -117,7 +117,13 @@ it('refuses to found a cluster with a founder started with another plan', async 
   const other = new grpc.Server();
   addMembershipService(other, {
     probe: () => ({
-      node: { nodeId: 'n2', address: '', region: 'default', capacityBytes: 1 << 20, process: 'p' },
+      node: {
+        nodeId: 'n2',
+        address: '127.0.0.1:1',
+        region: 'default',
+        capacityBytes: 1 << 20,
+        process: 'p',
+      },
       plan: { dataShards: 5, replicationFactor: 3 },
       map: null,
       introduced: [],

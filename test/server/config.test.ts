@@ -71,6 +71,8 @@ describe('node configuration', () => {
       '20',
       '--capacity-bytes',
       '12 parsecs',
+      '--region',
+      'eu west',
     ]);
     expect(problems).toEqual(
       expect.arrayContaining([
@@ -81,6 +83,7 @@ describe('node configuration', () => {
         expect.stringMatching(/shards 0/),
         expect.stringMatching(/heartbeat-ticks/),
         expect.stringMatching(/capacityBytes .*12 parsecs/),
+        expect.stringMatching(/region "eu west": 1 to 64 letters/),
         expect.stringMatching(/--bootstrap a new cluster, or give --seeds/),
       ]),
     );
