@@ -246,6 +246,9 @@ export const CLIENT_COMMANDS: Readonly<Record<string, ClientCommand>> = {
               misses: s.misses,
               evictions: s.evictions,
               expirations: s.expirations,
+              role: s.role,
+              eviction: s.eviction.active,
+              state: s.state === 'failed' ? `failed: ${s.failure}` : s.state,
             }))
           : [],
       );

@@ -128,6 +128,25 @@ export interface ShardStats {
   readonly misses: number;
   readonly evictions: number;
   readonly expirations: number;
+  /** "leader", "follower", "candidate" or "preCandidate". */
+  readonly role: string;
+  /** "running", or "failed" (an invariant broke in this replica: `failure` says which). */
+  readonly state: string;
+  readonly failure: string;
+  readonly eviction: EvictionPolicyStats;
+}
+
+/** A replica's eviction policy and how its plugin has fared (the `.proto`'s message). */
+export interface EvictionPolicyStats {
+  /** The policy choosing victims now: the plugin's name, "lru" after a fallback, or "none". */
+  readonly active: string;
+  /** The plugin as the node's `--eviction` names it. */
+  readonly configured: string;
+  /** Why the plugin was dropped; empty while it serves. */
+  readonly fallbackReason: string;
+  /** Failures counted by hook. */
+  readonly failures: Readonly<Record<string, number>>;
+  readonly slowVictimWalks: number;
 }
 
 /** One node's statistics: of each shard it holds a replica of, or why it did not answer. */
@@ -601,5 +620,17 @@ function shardStatsOf(s: WireReply): ShardStats {
     misses: Number(s.misses),
     evictions: Number(s.evictions),
     expirations: Number(s.expirations),
+    role: s.role,
+    state: s.state,
+    failure: s.failure,
+    eviction: {
+      active: s.eviction?.active ?? '',
+      configured: s.eviction?.configured ?? '',
+      fallbackReason: s.eviction?.fallback_reason ?? '',
+      failures: Object.fromEntries(
+        Object.entries(s.eviction?.failures ?? {}).map(([hook, n]) => [hook, Number(n)]),
+      ),
+      slowVictimWalks: Number(s.eviction?.slow_victim_walks ?? 0),
+    },
   };
 }

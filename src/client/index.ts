@@ -5,6 +5,7 @@ export {
   type CallOptions,
   type Consistency,
   type Entry,
+  type EvictionPolicyStats,
   type MSetOptions,
   type MSetResult,
   type NodeStats,

@@ -182,7 +182,10 @@ describe.concurrent('raftcache: client commands against three node processes', (
       cli(['cluster', '--json']),
     ]);
     expect([stats.code, statsJson.code, map.code, mapJson.code]).toEqual([0, 0, 0, 0]);
-    expect(stats.stdout.split('\n')[0]).toMatch(/^node\s+shard\s+keys\s+bytes\s+capacity/);
+    expect(stats.stdout.split('\n')[0]).toMatch(
+      /^node\s+shard\s+keys\s+bytes\s+capacity.*\s+role\s+eviction\s+state$/,
+    );
+    expect(stats.stdout).toMatch(/\s(leader|follower)\s+lru\s+running\n/);
     expect(stats.stdout.split('\n').filter((l) => /^n[123]\s/.test(l))).toHaveLength(12);
     const nodes = JSON.parse(statsJson.stdout);
     expect(nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['n1', 'n2', 'n3']);

@@ -227,6 +227,14 @@ describe('the SDK against three node processes: every call', () => {
       expect(node.shards).toHaveLength(8);
       expect(node.shards.reduce((n, s) => n + s.keys, 0)).toBeGreaterThan(40);
       expect(node.shards.every((s) => s.capacityBytes === 512 << 10)).toBe(true);
+      for (const shard of node.shards) {
+        expect(shard).toMatchObject({
+          state: 'running',
+          failure: '',
+          eviction: { configured: 'lru', active: 'lru', fallbackReason: '', slowVictimWalks: 0 },
+        });
+        expect(['leader', 'follower']).toContain(shard.role);
+      }
     }
   });
 
