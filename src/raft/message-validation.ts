@@ -6,7 +6,14 @@
 // message is refused, or undefined when it may be stepped. Fields may hold any value a peer
 // sent, whatever the types say.
 import { decodeConfState } from './membership.ts';
-import { isLocalMessage, isTermless, type Message, type MessageType, NONE } from './types.ts';
+import {
+  isLocalMessage,
+  isTermless,
+  MESSAGE_TYPES,
+  type Message,
+  type MessageType,
+  NONE,
+} from './types.ts';
 
 export interface MessageLimits {
   /** Entries one message may carry. */
@@ -24,27 +31,10 @@ export const DEFAULT_MESSAGE_LIMITS: MessageLimits = {
 };
 
 // A Set, not a lookup in a plain object: `constructor` or `__proto__` is no message type.
-const MESSAGE_TYPES: ReadonlySet<string> = new Set<MessageType>([
-  'hup',
-  'beat',
-  'prop',
-  'app',
-  'appResp',
-  'heartbeat',
-  'heartbeatResp',
-  'vote',
-  'voteResp',
-  'preVote',
-  'preVoteResp',
-  'timeoutNow',
-  'readIndex',
-  'readLease',
-  'readIndexResp',
-  'snap',
-]);
+const KNOWN_TYPES: ReadonlySet<string> = new Set(MESSAGE_TYPES);
 
 export function isMessageType(value: unknown): value is MessageType {
-  return typeof value === 'string' && MESSAGE_TYPES.has(value);
+  return typeof value === 'string' && KNOWN_TYPES.has(value);
 }
 
 /** Terms, indexes, counters: what arithmetic on them keeps exact. */

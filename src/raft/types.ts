@@ -68,23 +68,30 @@ export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
  * - `snap`: the leader tells a follower to install the snapshot in `snapshot`; the host sends
  *   the snapshot's data on its own path first and delivers this message once the data is in.
  */
-export type MessageType =
-  | 'hup'
-  | 'beat'
-  | 'prop'
-  | 'app'
-  | 'appResp'
-  | 'heartbeat'
-  | 'heartbeatResp'
-  | 'vote'
-  | 'voteResp'
-  | 'preVote'
-  | 'preVoteResp'
-  | 'timeoutNow'
-  | 'readIndex'
-  | 'readLease'
-  | 'readIndexResp'
-  | 'snap';
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+
+/**
+ * Every message type, in a fixed order: the peer wire sends a type as its position here
+ * (src/transport/peer-codec.ts), so a new type goes at the end and none moves.
+ */
+export const MESSAGE_TYPES = [
+  'hup',
+  'beat',
+  'prop',
+  'app',
+  'appResp',
+  'heartbeat',
+  'heartbeatResp',
+  'vote',
+  'voteResp',
+  'preVote',
+  'preVoteResp',
+  'timeoutNow',
+  'readIndex',
+  'readLease',
+  'readIndexResp',
+  'snap',
+] as const;
 
 /**
  * One shape for every message (fields a type does not use stay at their zero value), so

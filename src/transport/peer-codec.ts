@@ -2,12 +2,12 @@
 // byte is the frame format version; a frame of an unknown version is refused, never guessed.
 // A message travels as a tuple (field order fixed here) rather than a map: smaller and faster.
 import { newPackr, newUnpackr } from '../codec/msgpack.ts';
-import type { ConfState } from '../raft/types.ts';
 import {
+  type ConfState,
   type Entry,
   type EntryType,
+  MESSAGE_TYPES,
   type Message,
-  type MessageType,
   message,
   type SnapshotMeta,
 } from '../raft/types.ts';
@@ -24,25 +24,7 @@ export class PeerFrameError extends Error {
 const packr = newPackr();
 const unpackr = newUnpackr();
 
-// Message types by number, so that a frame does not spell them out.
-const MESSAGE_TYPES: readonly MessageType[] = [
-  'hup',
-  'beat',
-  'prop',
-  'app',
-  'appResp',
-  'heartbeat',
-  'heartbeatResp',
-  'vote',
-  'voteResp',
-  'preVote',
-  'preVoteResp',
-  'timeoutNow',
-  'readIndex',
-  'readLease',
-  'readIndexResp',
-  'snap',
-];
+// Message types by number (their place in MESSAGE_TYPES), so a frame does not spell them out.
 const TYPE_CODES = new Map(MESSAGE_TYPES.map((type, code) => [type, code]));
 const ENTRY_TYPES: readonly EntryType[] = ['normal', 'conf'];
 
